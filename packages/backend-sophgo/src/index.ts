@@ -1,0 +1,2 @@
+/** Sophgo TPU-MLIR backend (not built yet). */
+export {};

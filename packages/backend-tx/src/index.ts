@@ -1,0 +1,2 @@
+/** Tsingmicro TX backend (not built yet). */
+export {};

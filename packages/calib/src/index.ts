@@ -1,0 +1,2 @@
+/** Calibration statistics and thresholds (not built yet). */
+export {};

@@ -1,0 +1,2 @@
+/** The q command line. */
+export {};

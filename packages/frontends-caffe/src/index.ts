@@ -1,0 +1,2 @@
+/** Caffe reader (not built yet). */
+export {};

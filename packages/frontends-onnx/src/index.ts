@@ -1,0 +1,2 @@
+/** ONNX reader and writer for the q IR. */
+export {};

@@ -1,0 +1,2 @@
+/** PaddlePaddle reader (not built yet). */
+export {};

@@ -1,0 +1,2 @@
+/** TensorFlow GraphDef reader (not built yet). */
+export {};

@@ -1,0 +1,2 @@
+/** PyTorch reader (not built yet). */
+export {};

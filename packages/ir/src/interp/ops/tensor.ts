@@ -1,0 +1,3 @@
+import type { KernelTable } from "../types.js";
+
+export const kernels: KernelTable = {};

@@ -1,0 +1,2 @@
+/** Mixed-precision search (not built yet). */
+export {};

@@ -1,0 +1,2 @@
+/** ONNX Runtime executor for the q IR. */
+export {};

@@ -1,0 +1,2 @@
+/** Subgraph pattern rules (not built yet). */
+export {};
