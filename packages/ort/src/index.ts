@@ -1,2 +1,125 @@
-/** ONNX Runtime executor for the q IR. */
-export {};
+/**
+ * ONNX Runtime executor for the q IR: exports the graph to an in-memory ONNX model once, runs it
+ * on onnxruntime-node (CPU, both cores), and can hand back any top-level intermediate value
+ * alongside the outputs from the same session.
+ */
+import * as ort from "onnxruntime-node";
+import {
+  Graph, Tensor, InputMismatchError, QError, type DType, type Executor, type Feeds, type RunOptions, type TensorData,
+} from "@q/ir";
+import { encodeOnnx } from "@q/frontends-onnx";
+
+export interface OrtExecutorOptions {
+  /**
+   * Which values besides the graph outputs the session can return: "all" (every value computed by
+   * a top-level node) or a list of names. Fixed when the session is built; `run` then picks any
+   * subset through its `outputs` option.
+   */
+  expose?: "all" | string[];
+  /** Threads for one operator (default: 2, both cores of the target machine). */
+  threads?: number;
+  /** ORT graph optimization level (default "all"). */
+  optimization?: "disabled" | "basic" | "extended" | "all";
+}
+
+const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: "float32", float16: "float16", float64: "float64", int8: "int8", uint8: "uint8", int16: "int16",
+  uint16: "uint16", int32: "int32", uint32: "uint32", int64: "int64", uint64: "uint64", bool: "bool", string: "string",
+  int4: "int4", uint4: "uint4",
+};
+
+export function toOrtTensor(t: Tensor, name = "tensor"): ort.Tensor {
+  const type = ORT_TYPES[t.dtype];
+  if (!type) throw new InputMismatchError(`input '${name}' has dtype ${t.dtype}, which ONNX Runtime cannot take`);
+  return new ort.Tensor(type, t.data as never, [...t.shape]);
+}
+
+export function fromOrtTensor(t: ort.Tensor): Tensor {
+  const dt = (Object.entries(ORT_TYPES).find(([, v]) => v === t.type)?.[0] ?? "float32") as DType;
+  const data = t.data as unknown as TensorData;
+  return new Tensor(dt, [...t.dims], dt === "bool" && !(data instanceof Uint8Array) ? Uint8Array.from(data as unknown as ArrayLike<number>) : data);
+}
+
+/** Values computed by top-level nodes, in graph order (inputs and initializers excluded). */
+export function intermediateNames(g: Graph): string[] {
+  const skip = new Set<string>([...g.inputs.map((i) => i.name), ...g.initializers.keys()]);
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o && !skip.has(o) && !seen.has(o)) { seen.add(o); out.push(o); }
+  return out;
+}
+
+export class OrtExecutor implements Executor {
+  readonly name = "ort";
+  private constructor(
+    readonly graph: Graph,
+    private readonly session: ort.InferenceSession,
+    /** Every name the session can return. */
+    readonly available: ReadonlySet<string>,
+  ) {}
+
+  static async create(graph: Graph, opts: OrtExecutorOptions = {}): Promise<OrtExecutor> {
+    const g = graph.clone();
+    const outNames = new Set(g.outputs.map((o) => o.name));
+    const extra = opts.expose === "all" ? intermediateNames(g) : (opts.expose ?? []);
+    const known = new Set(intermediateNames(g));
+    for (const name of extra) {
+      if (outNames.has(name)) continue;
+      if (!known.has(name)) throw new InputMismatchError(`cannot expose '${name}': no top-level node of the graph computes it`, graph.source);
+      const info = g.valueInfo.get(name);
+      // an output needs no shape; keep the dtype when known so ORT can check it
+      g.outputs.push(info?.dtype ? { name, dtype: info.dtype } : { name });
+      outNames.add(name);
+    }
+    const bytes = encodeOnnx(g);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: opts.threads ?? 2,
+        interOpNumThreads: 1,
+        executionMode: "sequential",
+        graphOptimizationLevel: opts.optimization ?? "all",
+        logSeverityLevel: 3,
+      });
+    } catch (e) {
+      throw new QError("E_ORT", `ONNX Runtime cannot load the model: ${firstLine(e)}`, graph.source);
+    }
+    return new OrtExecutor(graph, session, new Set(session.outputNames));
+  }
+
+  async run(feeds: Feeds, opts: RunOptions = {}): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      const t = feeds[name];
+      if (!t) throw new InputMismatchError(`missing input '${name}' (the model takes ${this.session.inputNames.join(", ")})`, this.graph.source);
+      ortFeeds[name] = toOrtTensor(t, name);
+    }
+    let fetch: string[];
+    if (opts.all) fetch = [...this.session.outputNames];
+    else fetch = opts.outputs ?? this.graph.outputs.map((o) => o.name);
+    if (opts.all && opts.outputs) fetch = [...new Set([...fetch, ...opts.outputs])];
+    for (const f of fetch) {
+      if (!this.available.has(f)) {
+        throw new InputMismatchError(`value '${f}' is not available from this session; create the executor with expose: ["${f}"] or "all"`, this.graph.source);
+      }
+    }
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = await this.session.run(ortFeeds, fetch);
+    } catch (e) {
+      throw new QError("E_ORT", `ONNX Runtime failed to run the model: ${firstLine(e)}`, this.graph.source);
+    }
+    const out: Record<string, Tensor> = {};
+    for (const f of fetch) out[f] = fromOrtTensor(res[f]!);
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function firstLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split("\n")[0]!.trim();
+}
