@@ -47,7 +47,7 @@ export function parseNpy(bytes: Uint8Array, file?: string): Tensor {
 }
 
 /**
- * Internal entry point. `where` prefixes messages (an npz member name); with `owned` the caller
+ * @internal Shared with npz.ts; use parseNpy. Internal entry point. `where` prefixes messages (an npz member name); with `owned` the caller
  * hands over `bytes` (nobody else holds them), so aligned native data is viewed, not copied.
  */
 export function decodeNpy(bytes: Uint8Array, file: string | undefined, where: string, owned: boolean): Tensor {
@@ -129,7 +129,7 @@ const UNSUPPORTED_KINDS: Record<string, string> = {
 };
 
 function descrInfo(descr: string, fail: (msg: string) => never): DescrInfo {
-  const m = /^([<>|=])([a-zA-Z?])(\d+)$/.exec(descr);
+  const m = /^([<>|=])([a-zA-Z?])(\d*)$/.exec(descr);
   if (!m) return fail(`unsupported dtype descr '${descr}'`);
   const [, order, kind, size] = m as unknown as [string, string, string, string];
   const itemsize = Number(size);
@@ -362,7 +362,7 @@ export function encodeNpy(t: Tensor, file?: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-/** Read a whole file, turning fs errors into QErrors that name the file. */
+/** @internal Read a whole file, turning fs errors into QErrors that name the file. */
 export async function readFileChecked(path: string, what: string): Promise<Uint8Array> {
   try {
     const b = await readFile(path);

@@ -1,0 +1,103 @@
+import yargs, { type Argv } from "yargs";
+import { isQError, UsageError } from "@q/ir";
+import { writeOnnx } from "@q/frontends-onnx";
+import { loadModel } from "./load.js";
+import { describeModel, formatInfo } from "./info.js";
+import { runModel } from "./run.js";
+import { processIO, type CliIO } from "./io.js";
+
+export interface MainOptions {
+  prog?: string;
+  io?: CliIO;
+}
+
+/**
+ * The `q` command line. Returns the exit code: 0 ok, 2 for errors the user can fix (bad file, bad
+ * flag, unknown op, mismatched input), 1 for internal errors.
+ */
+export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
+  const io = opts.io ?? processIO;
+  let code = 0;
+  const guard = (fn: (a: Record<string, unknown>) => Promise<void>) => async (a: Record<string, unknown>) => {
+    code = await handle(io, () => fn(a));
+  };
+  const cli: Argv = yargs(argv)
+    .scriptName(opts.prog ?? "q")
+    .usage("$0 <command> [options]\n\nPost-training quantization toolkit.")
+    .command(
+      "info <model>",
+      "Inputs, outputs, op histogram, parameters and MACs of a model",
+      (y) => y.positional("model", { type: "string", demandOption: true, describe: "model file (.onnx)" })
+        .option("json", { type: "boolean", default: false, describe: "print JSON" })
+        .option("weights", { type: "string", describe: "separate weight file (.caffemodel, .pdiparams, .pth)" }),
+      guard(async (a) => {
+        const model = a.model as string;
+        const g = await loadModel(model, a.weights ? { weights: a.weights as string } : {});
+        const info = describeModel(g, model);
+        io.out(a.json ? JSON.stringify(info, null, 2) + "\n" : formatInfo(info));
+      }),
+    )
+    .command(
+      "run <model>",
+      "Run a model on inputs from an .npz/.npy file and write its outputs as .npz",
+      (y) => y.positional("model", { type: "string", demandOption: true })
+        .option("input", { alias: "i", type: "string", demandOption: true, describe: "inputs (.npz keyed by input name, or .npy for a one-input model)" })
+        .option("output", { alias: "o", type: "string", describe: "output .npz (default <model>_outputs.npz)" })
+        .option("executor", { choices: ["ort", "reference"] as const, default: "ort" as const, describe: "ONNX Runtime or the reference interpreter" })
+        .option("dump-all", { type: "boolean", default: false, describe: "also write every intermediate value" })
+        .option("weights", { type: "string" }),
+      guard(async (a) => {
+        const model = a.model as string;
+        const g = await loadModel(model, a.weights ? { weights: a.weights as string } : {});
+        const r = await runModel(g, {
+          model, input: a.input as string, executor: a.executor as "ort" | "reference", dumpAll: !!a.dumpAll,
+          ...(a.output ? { output: a.output as string } : {}),
+        }, io.err);
+        io.out(`wrote ${Object.keys(r.tensors).length} arrays to ${r.path}\n`);
+      }),
+    )
+    .command(
+      "convert <model>",
+      "Convert a model to ONNX",
+      (y) => y.positional("model", { type: "string", demandOption: true })
+        .option("output", { alias: "o", type: "string", demandOption: true, describe: "output .onnx" })
+        .option("weights", { type: "string" })
+        .option("external-data", { type: "string", describe: "store weights in this file beside the model" }),
+      guard(async (a) => {
+        const out = a.output as string;
+        if (!out.endsWith(".onnx")) throw new UsageError(`-o ${out}: the output must be an .onnx file`);
+        const g = await loadModel(a.model as string, a.weights ? { weights: a.weights as string } : {});
+        writeOnnx(g, out, a.externalData ? { externalData: a.externalData as string } : {});
+        io.out(`wrote ${out} (${g.nodes.length} nodes)\n`);
+      }),
+    )
+    .demandCommand(1, "name a command: info, run or convert")
+    .strict()
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    return handle(io, () => Promise.reject(e));
+  }
+  return code;
+}
+
+async function handle(io: CliIO, fn: () => Promise<void>): Promise<number> {
+  try {
+    await fn();
+    return 0;
+  } catch (e) {
+    if (isQError(e)) {
+      io.err(`error: ${e.message.split("\n")[0]}\n`);
+      return e.exitCode;
+    }
+    io.err(`internal error: ${e instanceof Error ? (process.env.Q_DEBUG ? e.stack : e.message) : String(e)}\n`);
+    return 1;
+  }
+}
