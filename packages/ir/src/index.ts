@@ -6,3 +6,5 @@ export * from "./graph.js";
 export * from "./executor.js";
 export * from "./interp/types.js";
 export { ReferenceExecutor, runNode, kernelFor, supportedOps } from "./interp/interpreter.js";
+export * from "./npy.js";
+export * from "./npz.js";

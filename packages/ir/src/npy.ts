@@ -47,8 +47,10 @@ export function parseNpy(bytes: Uint8Array, file?: string): Tensor {
 }
 
 /**
- * @internal Shared with npz.ts; use parseNpy. Internal entry point. `where` prefixes messages (an npz member name); with `owned` the caller
- * hands over `bytes` (nobody else holds them), so aligned native data is viewed, not copied.
+ * @internal Shared with npz.ts; other code should use parseNpy. `where` prefixes error messages
+ * (an npz member name). With `owned` the caller hands `bytes` over (nobody else holds them), so
+ * aligned native-endian C-order data is viewed in place instead of copied; the tensor's
+ * `data.buffer` then also holds the header bytes (use byteOffset/byteLength, as always).
  */
 export function decodeNpy(bytes: Uint8Array, file: string | undefined, where: string, owned: boolean): Tensor {
   const fail = (msg: string): never => {
