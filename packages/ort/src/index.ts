@@ -103,20 +103,38 @@ export class OrtExecutor implements Executor {
         throw new InputMismatchError(`value '${f}' is not available from this session; create the executor with expose: ["${f}"] or "all"`, this.graph.source);
       }
     }
+    // Ask in session order: onnxruntime-node 1.20 returns the fetched values keyed by the first k
+    // session output names rather than by the names fetched; `pickFetched` undoes that.
+    const want = new Set(fetch);
+    const requested = this.session.outputNames.filter((n) => want.has(n));
     let res: ort.InferenceSession.ReturnType;
     try {
-      res = await this.session.run(ortFeeds, fetch);
+      res = await this.session.run(ortFeeds, requested);
     } catch (e) {
       throw new QError("E_ORT", `ONNX Runtime failed to run the model: ${firstLine(e)}`, this.graph.source);
     }
+    const values = pickFetched(res, requested, this.session.outputNames);
     const out: Record<string, Tensor> = {};
-    for (const f of fetch) out[f] = fromOrtTensor(res[f]!);
+    for (const f of fetch) out[f] = fromOrtTensor(values.get(f)!);
     return out;
   }
 
   async dispose(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * Map fetched names to values. When the result keys are exactly the requested names they are
+ * right (a fixed binding, or a request that is a prefix of the session outputs); otherwise the
+ * i-th requested value sits under the i-th session output name.
+ */
+export function pickFetched(res: Record<string, ort.Tensor>, requested: readonly string[], sessionOutputs: readonly string[]): Map<string, ort.Tensor> {
+  const keys = Object.keys(res);
+  const m = new Map<string, ort.Tensor>();
+  const exact = keys.length === requested.length && requested.every((n) => n in res);
+  requested.forEach((n, i) => m.set(n, exact ? res[n]! : res[sessionOutputs[i]!]!));
+  return m;
 }
 
 function firstLine(e: unknown): string {

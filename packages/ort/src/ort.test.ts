@@ -35,6 +35,10 @@ describe("OrtExecutor", () => {
     const some = await ex.run({ x }, { outputs: ["r"] });
     expect(Object.keys(some)).toEqual(["r"]);
     expect(Array.from(some.r!.data as Float32Array)).toEqual([1, 0, 9, 0]);
+    // names asked out of session order still get their own values
+    const two = await ex.run({ x }, { outputs: ["r", "m"] });
+    expect(Array.from(two.r!.data as Float32Array)).toEqual([1, 0, 9, 0]);
+    expect(Array.from(two.m!.data as Float32Array)).toEqual([1, -4, 9, -16]);
     await ex.dispose();
   });
 
