@@ -8,3 +8,4 @@ export * from "./interp/types.js";
 export { ReferenceExecutor, runNode, kernelFor, supportedOps } from "./interp/interpreter.js";
 export * from "./npy.js";
 export * from "./npz.js";
+export * from "./schema/index.js";

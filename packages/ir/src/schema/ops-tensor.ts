@@ -49,7 +49,11 @@ function shapeInfer(ctx: InferContext): TypeShape[] {
 
 export function reshapeShape(input: Dim[] | undefined, target: Dim[], allowzero: boolean): Dim[] {
   const out = target.map((d, i) => {
-    if (d === 0 && !allowzero) return input ? (input[i] ?? fail(`Reshape: 0 at position ${i} but input has rank ${input.length}`)) : null;
+    if (d === 0 && !allowzero) {
+      if (!input) return null;
+      if (i >= input.length) fail(`Reshape: 0 at position ${i} but input has rank ${input.length}`);
+      return input[i]!;
+    }
     return d;
   });
   const neg = out.findIndex((d) => d === -1);
@@ -435,6 +439,18 @@ export const TENSOR_SCHEMAS: OpSchema[] = [
   schema("OneHot", [3, 3], [1, 1], oneHotInfer),
   schema("Trilu", [1, 2], [1, 1], (ctx) => [like(ctx)]),
   schema("CumSum", [2, 2], [1, 1], (ctx) => [like(ctx)]),
+  schema("CumProd", [2, 2], [1, 1], (ctx) => [like(ctx)]),
+  schema("RotaryEmbedding", [3, 4], [1, 1], (ctx) => [like(ctx)]),
+  schema("TensorScatter", [2, 3], [1, 1], (ctx) => [like(ctx)]),
+  schema("CenterCropPad", [2, 2], [1, 1], (ctx) => {
+    const x = inShape(ctx, 0);
+    const sh = dimValues(ctx, 1);
+    if (!x) return [ts(inType(ctx, 0), undefined)];
+    const axes = (ctx.node.ints("axes") ?? x.map((_, i) => i)).map((a) => normAxis(a, x.length));
+    const out = [...x];
+    axes.forEach((a, i) => (out[a] = sh ? (sh[i] ?? null) : null));
+    return [ts(inType(ctx, 0), out)];
+  }),
   schema("ReverseSequence", [2, 2], [1, 1], (ctx) => [like(ctx)]),
   schema("EyeLike", [1, 1], [1, 1], randomLikeInfer),
   schema("RandomNormal", [0, 0], [1, 1], randomInfer),
