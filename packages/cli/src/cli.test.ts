@@ -77,6 +77,20 @@ describe("q run", () => {
     const m = await readNpz(out);
     for (const k of ["c1", "b1", "r1", "p1", "c2", "r2", "d", "h", "gp", "f", "logits", "probs", "image"]) expect(m.has(k), k).toBe(true);
     expect(m.get("p1")!.shape).toEqual([2, 8, 16, 16]);
+    // numpy reads the same arrays
+    const py = spawnSync("/usr/bin/python3", ["-c", "import sys, json, numpy; d = numpy.load(sys.argv[1]); print(json.dumps({k: [list(d[k].shape), str(d[k].dtype), float(d[k].astype('float64').sum())] for k in d.files}))", out], { encoding: "utf8" });
+    if (py.status === 0) {
+      const seen = JSON.parse(py.stdout) as Record<string, [number[], string, number]>;
+      expect(Object.keys(seen).sort()).toEqual([...m.keys()].sort());
+      for (const [k, [shape, dtype, sum]] of Object.entries(seen)) {
+        const t = m.get(k)!;
+        expect(shape, k).toEqual([...t.shape]);
+        expect(dtype, k).toBe(t.dtype);
+        expect(sum, k).toBeCloseTo(t.toNumbers().reduce((a, b) => a + b, 0), 2);
+      }
+    } else {
+      console.warn("numpy not available (/usr/bin/python3 -c 'import numpy' failed): skipped the numpy read-back check");
+    }
   });
 
   it("accepts a .npy for a one-input model", async () => {

@@ -78,7 +78,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg);
+      throw new UsageError(`${msg} (see --help)`);
     });
   try {
     await cli.parseAsync();
@@ -94,7 +94,7 @@ async function handle(io: CliIO, fn: () => Promise<void>): Promise<number> {
     return 0;
   } catch (e) {
     if (isQError(e)) {
-      io.err(`error: ${e.message.split("\n")[0]}\n`);
+      io.err(`error: ${e.message.trim().replace(/\s*\n\s*/g, " ")}\n`);
       return e.exitCode;
     }
     io.err(`internal error: ${e instanceof Error ? (process.env.Q_DEBUG ? e.stack : e.message) : String(e)}\n`);
