@@ -125,9 +125,12 @@ function decodeValueInfo(v: PValueInfo): ValueInfo {
   return info;
 }
 
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** A dim is a number, a symbolic name, or unknown when neither field is present. */
 function decodeDim(d: { dim_value?: unknown; dim_param?: string }): Dim {
   if (d.dim_param) return d.dim_param;
-  if (d.dim_value !== undefined && d.dim_value !== null) return toNum(d.dim_value as number);
+  if (own(d, "dim_value") && d.dim_value !== null) return toNum(d.dim_value as number);
   return null;
 }
 

@@ -18,6 +18,12 @@ export interface OrtExecutorOptions {
   expose?: "all" | string[];
   /** Threads for one operator (default: 2, both cores of the target machine). */
   threads?: number;
+  /**
+   * Let ONNX Runtime write outputs into buffers kept from the previous run with the same input
+   * shapes (saves an allocation per value per run: what calibration loops want). Tensors returned
+   * by `run` are then only valid until the next `run`.
+   */
+  reuseOutputs?: boolean;
   /** ORT graph optimization level (default "all"). */
   optimization?: "disabled" | "basic" | "extended" | "all";
 }
@@ -56,7 +62,11 @@ export class OrtExecutor implements Executor {
     private readonly session: ort.InferenceSession,
     /** Every name the session can return. */
     readonly available: ReadonlySet<string>,
+    private readonly reuse = false,
   ) {}
+
+  /** Output buffers of the last run, for `reuseOutputs` (one set, keyed by shapes and names). */
+  private kept?: { key: string; tensors: Record<string, ort.Tensor> };
 
   static async create(graph: Graph, opts: OrtExecutorOptions = {}): Promise<OrtExecutor> {
     const g = graph.clone();
@@ -84,7 +94,7 @@ export class OrtExecutor implements Executor {
     } catch (e) {
       throw new QError("E_ORT", `ONNX Runtime cannot load the model: ${firstLine(e)}`, graph.source);
     }
-    return new OrtExecutor(graph, session, new Set(session.outputNames));
+    return new OrtExecutor(graph, session, new Set(session.outputNames), !!opts.reuseOutputs);
   }
 
   async run(feeds: Feeds, opts: RunOptions = {}): Promise<Record<string, Tensor>> {
@@ -107,13 +117,29 @@ export class OrtExecutor implements Executor {
     // session output names rather than by the names fetched; `pickFetched` undoes that.
     const want = new Set(fetch);
     const requested = this.session.outputNames.filter((n) => want.has(n));
-    let res: ort.InferenceSession.ReturnType;
-    try {
-      res = await this.session.run(ortFeeds, requested);
-    } catch (e) {
-      throw new QError("E_ORT", `ONNX Runtime failed to run the model: ${firstLine(e)}`, this.graph.source);
+    const key = this.reuse ? `${Object.values(ortFeeds).map((t) => t.dims.join("x")).join(";")}|${requested.join(",")}` : "";
+    let values: Map<string, ort.Tensor> | undefined;
+    if (this.kept?.key === key) {
+      // ORT writes straight into the kept buffers; a shape that changed makes it throw: run afresh
+      try {
+        await this.session.run(ortFeeds, this.kept.tensors);
+        values = new Map(Object.entries(this.kept.tensors));
+      } catch {
+        this.kept = undefined;
+      }
     }
-    const values = pickFetched(res, requested, this.session.outputNames);
+    if (!values) {
+      let res: ort.InferenceSession.ReturnType;
+      try {
+        res = await this.session.run(ortFeeds, requested);
+      } catch (e) {
+        throw new QError("E_ORT", `ONNX Runtime failed to run the model: ${firstLine(e)}`, this.graph.source);
+      }
+      values = pickFetched(res, requested, this.session.outputNames);
+      if (this.reuse && [...values.values()].every((t) => t.type !== "string")) {
+        this.kept = { key, tensors: Object.fromEntries([...values].map(([n, t]) => [n, new ort.Tensor(t.type as "float32", (t.data as Float32Array).slice(), t.dims)])) };
+      }
+    }
     const out: Record<string, Tensor> = {};
     for (const f of fetch) out[f] = fromOrtTensor(values.get(f)!);
     return out;

@@ -132,3 +132,22 @@ describe.skipIf(!HAVE_SHARED)("executor agreement: ONNX Runtime vs the reference
 describe.skipIf(HAVE_SHARED)("OrtExecutor on the shared models", () => {
   it.skip(SKIP_SHARED_MSG, () => {});
 });
+
+describe.skipIf(!HAVE_SHARED)("OrtExecutor reuseOutputs", () => {
+  it("fastestdet: runs into kept buffers give the same values as fresh runs, for changing inputs", async () => {
+    const c = ONNX_MODELS.find((m) => m.id === "fastestdet")!;
+    const g = await readOnnx(c.path);
+    const feeds = await feedsFor(c, g);
+    const other = { "input.1": Tensor.f32(feeds["input.1"]!.shape, feeds["input.1"]!.toFloat32().map((v) => 1 - v)) };
+    const fresh = await OrtExecutor.create(g, { expose: "all" });
+    const reuse = await OrtExecutor.create(g, { expose: "all", reuseOutputs: true });
+    for (const f of [feeds, other, feeds, other]) {
+      const a = await fresh.run(f, { all: true });
+      const b = await reuse.run(f, { all: true });
+      expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+      for (const k of Object.keys(a)) expect(relMaxDiff(b[k]!.toFloat32(), a[k]!.toFloat32()), k).toBe(0);
+    }
+    await fresh.dispose();
+    await reuse.dispose();
+  });
+});
