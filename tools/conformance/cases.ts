@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ReferenceExecutor, type Graph, type Tensor } from "@q/ir";
+import { ReferenceExecutor, Tensor, supportedOps, type Graph } from "@q/ir";
 import { readOnnxSync, readTensorProto } from "@q/frontends-onnx";
 
 export const NODE_TESTS = process.env.ONNX_NODE_TESTS ?? "/usr/share/libonnx-testdata/data/node";
@@ -24,7 +24,7 @@ export const LISTED_OPS = [
 export interface NodeCase {
   dir: string;
   name: string;
-  /** Op under test (the single node's op, or the op named by an _expanded case). */
+  /** Op under test (the single node's op, or the op the case name starts with). */
   op: string;
   expanded: boolean;
 }
@@ -42,16 +42,19 @@ export function listCases(): NodeCase[] {
       continue;
     }
     const expanded = name.includes("_expanded");
-    const op = g.nodes.length === 1 || !expanded ? g.nodes[0]?.opType ?? "?" : opFromName(name, g);
+    // a single node names the op; otherwise (expanded functions, helper Constant nodes) the case name does
+    const op = g.nodes.length === 1 ? g.nodes[0]!.opType : opFromName(name, g);
     out.push({ dir, name, op, expanded });
   }
   return out;
 }
 
+/** The op a multi-node case tests: the longest op name (of the graph or with a kernel) the case name starts with. */
 function opFromName(name: string, g: Graph): string {
   const base = name.replace(/^test_/, "").replace(/_expanded.*$/, "").replace(/_/g, "").toLowerCase();
   const ops = [...new Set(g.nodes.map((n) => n.opType))];
-  return ops.find((o) => base.startsWith(o.toLowerCase())) ?? `${ops[0]}*`;
+  const candidates = [...new Set([...ops, ...supportedOps()])].sort((a, b) => b.length - a.length);
+  return candidates.find((o) => base.startsWith(o.toLowerCase())) ?? `${ops[0]}*`;
 }
 
 export interface CaseData {
@@ -66,10 +69,19 @@ export function loadCase(c: NodeCase): CaseData {
   const inputs: Record<string, Tensor> = {};
   graph.inputs.forEach((inp, i) => {
     const f = join(ds, `input_${i}.pb`);
-    if (existsSync(f)) inputs[inp.name] = readTensorProto(f).tensor;
+    if (existsSync(f)) inputs[inp.name] = asDeclared(readTensorProto(f).tensor, inp.dtype);
   });
-  const outputs = graph.outputs.map((o, i) => ({ name: o.name, tensor: readTensorProto(join(ds, `output_${i}.pb`)).tensor }));
+  const outputs = graph.outputs.map((o, i) => ({ name: o.name, tensor: asDeclared(readTensorProto(join(ds, `output_${i}.pb`)).tensor, o.dtype) }));
   return { graph, inputs, outputs };
+}
+
+/**
+ * Older ONNX releases (1.12 among them) store bfloat16 test data as uint16 tensors of the raw
+ * bits; read them as the bfloat16 the model declares.
+ */
+function asDeclared(t: Tensor, declared: string | undefined): Tensor {
+  if (declared === "bfloat16" && t.dtype === "uint16") return new Tensor("bfloat16", t.shape, t.data);
+  return t;
 }
 
 /** All data tensors of a case (inputs and outputs) are float32 or integer index tensors. */

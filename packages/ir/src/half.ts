@@ -12,6 +12,7 @@ export function f16BitsToF32(h: number): number {
 }
 
 export function f32ToF16Bits(v: number): number {
+  if (Math.fround(v) !== v && v === v) return toHalfBits(v, false);
   f32[0] = v;
   const x = u32[0]!;
   const sign = (x >>> 16) & 0x8000;
@@ -42,6 +43,7 @@ export function bf16BitsToF32(b: number): number {
 }
 
 export function f32ToBf16Bits(v: number): number {
+  if (Math.fround(v) !== v && v === v) return toHalfBits(v, true);
   f32[0] = v;
   const x = u32[0]!;
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff;
@@ -56,3 +58,35 @@ export function roundToF16(v: number): number {
 export function roundToBf16(v: number): number {
   return bf16BitsToF32(f32ToBf16Bits(v));
 }
+
+/**
+ * float16 (bf = false) or bfloat16 (bf = true) bits of a float64 value, rounded once to nearest
+ * even. Used for values that are not float32 already, so a float64 is never rounded twice.
+ */
+export function toHalfBits(v: number, bf: boolean): number {
+  const M = bf ? 7 : 10, bias = bf ? 127 : 15;
+  const sign = v < 0 || Object.is(v, -0) ? 1 << (M + (bf ? 8 : 5)) : 0;
+  const inf = (bf ? 0xff : 0x1f) << M;
+  if (v !== v) return bf ? 0x7fc0 : 0x7e00;
+  const a = Math.abs(v);
+  if (a === Infinity) return sign | inf;
+  const emin = 1 - bias;
+  if (a < 2 ** emin) return sign | rintPos(a * 2 ** (M - emin)); // subnormal (may round up to the smallest normal)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  let q = rintPos(a * 2 ** (M - e));
+  if (q === 2 ** (M + 1)) {
+    q = 2 ** M;
+    e++;
+  }
+  if (e > bias) return sign | inf;
+  return sign | ((e + bias) << M) | (q - 2 ** M);
+}
+
+function rintPos(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+

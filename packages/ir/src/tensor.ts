@@ -131,7 +131,12 @@ export class Tensor {
         const a = d as Float32Array;
         if (this.dtype === "float32" || this.dtype === "float64") {
           a.set(values);
+        } else if (this.dtype === "int4") {
+          for (let i = 0; i < n; i++) a[i] = (((Math.trunc(values[i]!) & 0xf) ^ 8) - 8);
+        } else if (this.dtype === "uint4") {
+          for (let i = 0; i < n; i++) a[i] = Math.trunc(values[i]!) & 0xf;
         } else {
+          // typed arrays wrap out-of-range integers modulo 2^bits, as C casts do
           for (let i = 0; i < n; i++) a[i] = Math.trunc(values[i]!);
         }
       }

@@ -8,6 +8,9 @@ import {
   Graph, Tensor, InputMismatchError, QError, type DType, type Executor, type Feeds, type RunOptions, type TensorData,
 } from "@q/ir";
 import { encodeOnnx } from "@q/frontends-onnx";
+import { fuseZeroPadIntoAveragePool } from "./workarounds.js";
+
+export { fuseZeroPadIntoAveragePool };
 
 export interface OrtExecutorOptions {
   /**
@@ -81,6 +84,8 @@ export class OrtExecutor implements Executor {
       g.outputs.push(info?.dtype ? { name, dtype: info.dtype } : { name });
       outNames.add(name);
     }
+    // after exposing: a Pad whose output is exposed is not fused by ORT, so it stays as it is
+    fuseZeroPadIntoAveragePool(g);
     const bytes = encodeOnnx(g);
     let session: ort.InferenceSession;
     try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Graph, Node, ReferenceExecutor, Tensor, readNpy, split0 } from "@q/ir";
 import { readOnnx } from "@q/frontends-onnx";
-import { OrtExecutor, intermediateNames } from "./index.js";
+import { OrtExecutor, fuseZeroPadIntoAveragePool, intermediateNames } from "./index.js";
 import { HAVE_SHARED, ONNX_MODELS, SKIP_SHARED_MSG, cosine, feedsFor, relMaxDiff } from "../../../tools/testing/shared-models.js";
 
 function tinyGraph(): Graph {
@@ -149,5 +149,34 @@ describe.skipIf(!HAVE_SHARED)("OrtExecutor reuseOutputs", () => {
     }
     await fresh.dispose();
     await reuse.dispose();
+  });
+});
+
+describe("ORT workarounds", () => {
+  it("moves a zero Pad into the AveragePool that follows it, keeping the values", async () => {
+    const g = new Graph({ opsets: { "": 13 } });
+    g.inputs = [{ name: "x", dtype: "float32", shape: [1, 1, 3, 3] }];
+    g.outputs = [{ name: "y", dtype: "float32" }];
+    g.initializers.set("pads", Tensor.i64([8], [0, 0, 1, 1, 0, 0, 1, 1]));
+    g.nodes = [
+      new Node({ opType: "Pad", inputs: ["x", "pads"], outputs: ["p"] }),
+      new Node({ opType: "AveragePool", inputs: ["p"], outputs: ["y"], attrs: { kernel_shape: { type: "ints", value: [3, 3] } } }),
+    ];
+    const x = Tensor.f32([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // hand-worked: corner window covers 1,2,4,5 and five zeros -> 12/9; centre -> 45/9
+    const expected = [12 / 9, 21 / 9, 16 / 9, 27 / 9, 45 / 9, 33 / 9, 24 / 9, 39 / 9, 28 / 9];
+    const ref = (await new ReferenceExecutor(g).run({ x })).y!;
+    const ex = await OrtExecutor.create(g);
+    const got = (await ex.run({ x })).y!;
+    for (let i = 0; i < 9; i++) {
+      expect(ref.toFloat32()[i]).toBeCloseTo(expected[i]!, 5);
+      expect(got.toFloat32()[i]).toBeCloseTo(expected[i]!, 5);
+    }
+    await ex.dispose();
+    const h = g.clone();
+    expect(fuseZeroPadIntoAveragePool(h)).toBe(1);
+    expect(h.nodes.map((n) => n.opType)).toEqual(["AveragePool"]);
+    expect(h.nodes[0]!.ints("pads")).toEqual([1, 1, 1, 1]);
+    expect(h.nodes[0]!.int("count_include_pad")).toBe(1);
   });
 });

@@ -17,14 +17,25 @@ export function supportedOps(): string[] {
 }
 
 /** Run one node on concrete inputs. */
-export function runNode(node: Node, inputs: (Tensor | undefined)[], opset: number, source?: string): Tensor[] {
+export function runNode(
+  node: Node,
+  inputs: (Tensor | undefined)[],
+  opset: number,
+  source?: string,
+  scope?: ReadonlyMap<string, Tensor>,
+): Tensor[] {
   const k = kernelFor(node.opType, node.domain);
   if (!k) {
     throw new UnknownOpError(node.opType, node.domain, node.label, "the reference interpreter has no kernel for it (use --executor ort)", source);
   }
   const ctx: KernelContext = {
     opset,
-    runSubgraph: (g, feeds) => runGraph(g, feeds, opset, source),
+    // a subgraph sees every value of the enclosing scopes, plus what the kernel feeds it
+    runSubgraph: (g, feeds) => {
+      const inner = new Map<string, Tensor>(scope ?? []);
+      for (const [k2, v] of feeds) inner.set(k2, v);
+      return runGraph(g, inner, opset, source);
+    },
   };
   return k(inputs, node, ctx);
 }
@@ -58,7 +69,7 @@ function runGraph(
     });
     let outs: Tensor[];
     try {
-      outs = runNode(n, ins, n.domain === "" ? opset : 1, source);
+      outs = runNode(n, ins, n.domain === "" ? opset : 1, source, n.attrs.size && n.subgraphs().length ? env : undefined);
     } catch (e) {
       if (e instanceof QError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
