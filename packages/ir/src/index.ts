@@ -9,3 +9,4 @@ export { ReferenceExecutor, runNode, kernelFor, supportedOps } from "./interp/in
 export * from "./npy.js";
 export * from "./npz.js";
 export * from "./schema/index.js";
+export * from "./quant-plan.js";
