@@ -192,7 +192,7 @@ function allFinite(v: FArr): boolean {
 function useWinograd(g: ConvGeom, x: FArr, w: FArr): boolean {
   const Cg = (g.C / g.group) | 0;
   return (
-    g.k[0] === 1 && g.k[1] === 3 && g.k[2] === 3 && g.I[0] === 1 &&
+    g.k[0] === 1 && g.k[1] === 3 && g.k[2] === 3 && g.I[0] === 1 && g.O[0] === 1 &&
     g.s[1] === 1 && g.s[2] === 1 && g.d[1] === 1 && g.d[2] === 1 &&
     Cg >= 4 && g.M / g.group >= 4 && g.O[1] * g.O[2] >= 64 &&
     allFinite(x) && allFinite(w)
@@ -202,8 +202,9 @@ function useWinograd(g: ConvGeom, x: FArr, w: FArr): boolean {
 /**
  * 3x3 conv as Winograd F(2x2, 3x3): per 2x2 output tile, Y = A' [ sum_c (G g G') * (B' d B) ] A,
  * where d is the 4x4 input tile. The sum over channels is 16 GEMMs (one per tile position), which
- * takes 16 instead of 36 multiplications per tile; the transforms only add, subtract and halve,
- * and everything runs in float64, so results match the direct form to float64 rounding.
+ * takes 16 instead of 36 multiplications per tile. The transforms only add, subtract and halve
+ * and everything runs in float64, so the results differ from the direct sums only at float64
+ * rounding level, far below what the float32 output can show.
  */
 function winograd3x3(g: ConvGeom, x: FArr, w: FArr, y: FArr): void {
   const { N, C, M, group } = g;
@@ -236,8 +237,11 @@ function winograd3x3(g: ConvGeom, x: FArr, w: FArr, y: FArr): void {
         }
         for (let r = 0; r < 4; r++) {
           const a = d[r * 4]!, b = d[r * 4 + 1]!, e = d[r * 4 + 2]!;
-          const u = [a, 0.5 * (a + b + e), 0.5 * (a - b + e), e];
-          for (let q = 0; q < 4; q++) U[((r * 4 + q) * Mg + m) * Cg + c] = u[q]!;
+          const o4 = (r * 4 * Mg + m) * Cg + c, st = Mg * Cg;
+          U[o4] = a;
+          U[o4 + st] = 0.5 * (a + b + e);
+          U[o4 + 2 * st] = 0.5 * (a - b + e);
+          U[o4 + 3 * st] = e;
         }
       }
     }
@@ -347,6 +351,13 @@ function depthwise(g: ConvGeom, x: FArr, w: FArr, y: FArr): void {
     owLo[e] = lo;
     owHi[e] = hi;
   }
+  // output columns where every tap of a kernel row reads inside the input
+  let A = 0, B = OW;
+  for (let e = 0; e < kw; e++) {
+    A = Math.max(A, owLo[e]!);
+    B = Math.min(B, owHi[e]!);
+  }
+  if (B < A) B = A;
   for (let n = 0; n < N; n++) {
     for (let m = 0; m < M; m++) {
       const chan = (n * C + ((m / Mg) | 0)) * inP;
@@ -363,12 +374,29 @@ function depthwise(g: ConvGeom, x: FArr, w: FArr, y: FArr): void {
               const ih = oh * sh - ph + b * dh;
               if (ih < 0 || ih >= IH) continue;
               const row = chan + (id * IH + ih) * IW - pw;
-              let wi = w0 + (a * kh + b) * kw;
-              for (let e = 0; e < kw; e++, wi++) {
-                const wv = w[wi]!;
-                const src = row + e * dw;
-                const hi = owHi[e]!;
-                for (let ow = owLo[e]!; ow < hi; ow++) acc[ow] += wv * x[src + ow * sw]!;
+              const wi = w0 + (a * kh + b) * kw;
+              if (kw === 3) {
+                // all three taps valid on [A, B): one pass; the edges tap by tap
+                const wa = w[wi]!, wb = w[wi + 1]!, wc = w[wi + 2]!;
+                for (let ow = A; ow < B; ow++) {
+                  const i = row + ow * sw;
+                  acc[ow] += wa * x[i]! + wb * x[i + dw]! + wc * x[i + 2 * dw]!;
+                }
+                edges(acc, x, w, wi, row, kw, dw, sw, owLo, owHi, A, B);
+              } else if (kw === 5) {
+                const wa = w[wi]!, wb = w[wi + 1]!, wc = w[wi + 2]!, wd = w[wi + 3]!, we = w[wi + 4]!;
+                for (let ow = A; ow < B; ow++) {
+                  const i = row + ow * sw;
+                  acc[ow] += wa * x[i]! + wb * x[i + dw]! + wc * x[i + 2 * dw]! + wd * x[i + 3 * dw]! + we * x[i + 4 * dw]!;
+                }
+                edges(acc, x, w, wi, row, kw, dw, sw, owLo, owHi, A, B);
+              } else {
+                for (let e = 0; e < kw; e++) {
+                  const wv = w[wi + e]!;
+                  const src = row + e * dw;
+                  const hi = owHi[e]!;
+                  for (let ow = owLo[e]!; ow < hi; ow++) acc[ow] += wv * x[src + ow * sw]!;
+                }
               }
             }
           }
@@ -376,6 +404,17 @@ function depthwise(g: ConvGeom, x: FArr, w: FArr, y: FArr): void {
         }
       }
     }
+  }
+}
+
+/** The taps of one kernel row at output columns outside [A, B) (where some taps fall off the input). */
+function edges(acc: Float64Array, x: FArr, w: FArr, wi: number, row: number, kw: number, dw: number, sw: number, owLo: Int32Array, owHi: Int32Array, A: number, B: number): void {
+  for (let e = 0; e < kw; e++) {
+    const wv = w[wi + e]!;
+    const src = row + e * dw;
+    const lo = owLo[e]!, hi = owHi[e]!;
+    for (let ow = lo; ow < hi && ow < A; ow++) acc[ow] += wv * x[src + ow * sw]!;
+    for (let ow = Math.max(lo, B); ow < hi; ow++) acc[ow] += wv * x[src + ow * sw]!;
   }
 }
 
@@ -415,7 +454,7 @@ function convInteger(inputs: (Tensor | undefined)[], node: Node): Tensor[] {
   const outShape = [g.N, g.M, ...win.out];
   const y = new Float64Array(shapeSize(outShape));
   convForward(g, x, w, undefined, y);
-  return [new Tensor("int32", outShape, Int32Array.from(y))];
+  return [new Tensor("int32", outShape, Int32Array.from(y, Math.round))];
 }
 
 /** Geometry of a ConvTranspose node: output sizes and start pads per spatial axis. */

@@ -90,7 +90,7 @@ function matmulInteger(inputs: (Tensor | undefined)[], node: Node): Tensor[] {
   const a = shifted(node, A, inputs[2], true);
   const b = shifted(node, B, inputs[3], false);
   const { shape, y } = matmulValues(node, a, A.shape, b, B.shape, (n) => new Float64Array(n));
-  return [new Tensor("int32", shape, Int32Array.from(y))];
+  return [new Tensor("int32", shape, Int32Array.from(y, Math.round))];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ function isIdentity(t: AxisTaps, inLen: number): boolean {
 export function resizeValues(x: FArr, shape: readonly number[], specs: AxisSpec[], o: ResizeOptions, extrapolation: number): { y: FArr; shape: number[] } {
   let cur: FArr = x;
   const cs = [...shape];
-  const order = specs.map((s, i) => i).filter((i) => specs[i]!.outLen !== shape[i] || o.coord === "tf_crop_and_resize" || specs[i]!.scale !== 1);
+  const order = specs.map((_, i) => i).filter((i) => specs[i]!.outLen !== shape[i] || o.coord === "tf_crop_and_resize" || specs[i]!.scale !== 1);
   // shrink first, to keep intermediates small
   order.sort((i, j) => specs[i]!.outLen / Math.max(1, shape[i]!) - specs[j]!.outLen / Math.max(1, shape[j]!));
   for (const ax of order) {
@@ -177,6 +177,27 @@ export function resizeValues(x: FArr, shape: readonly number[], specs: AxisSpec[
     const Lin = cs[ax]!, Lout = s.outLen;
     const y = new Float64Array(outer * Lout * inner);
     const { n, idx, wts, extra } = taps;
+    const nearest = o.mode === "nearest";
+    if (inner === 1) {
+      // the last axis: one output element per output index
+      for (let ob = 0; ob < outer; ob++) {
+        const src0 = ob * Lin, dst0 = ob * Lout;
+        for (let xo = 0; xo < Lout; xo++) {
+          if (extra[xo]) {
+            y[dst0 + xo] = extrapolation;
+          } else if (nearest) {
+            y[dst0 + xo] = cur[src0 + idx[xo]!]!;
+          } else {
+            let acc = 0;
+            for (let t = xo * n, e = t + n; t < e; t++) acc += wts[t]! * cur[src0 + idx[t]!]!;
+            y[dst0 + xo] = acc;
+          }
+        }
+      }
+      cur = y;
+      cs[ax] = Lout;
+      continue;
+    }
     for (let ob = 0; ob < outer; ob++) {
       const src0 = ob * Lin * inner;
       for (let xo = 0; xo < Lout; xo++) {
@@ -185,15 +206,15 @@ export function resizeValues(x: FArr, shape: readonly number[], specs: AxisSpec[
           y.fill(extrapolation, dst, dst + inner);
           continue;
         }
+        if (nearest) {
+          const src = src0 + idx[xo]! * inner;
+          for (let i = 0; i < inner; i++) y[dst + i] = cur[src + i]!;
+          continue;
+        }
         for (let t = 0; t < n; t++) {
           const w = wts[xo * n + t]!;
-          if (w === 0 && o.mode === "nearest") continue;
           const src = src0 + idx[xo * n + t]! * inner;
-          if (o.mode === "nearest") {
-            for (let i = 0; i < inner; i++) y[dst + i] = cur[src + i]!;
-          } else {
-            for (let i = 0; i < inner; i++) y[dst + i] += w * cur[src + i]!;
-          }
+          for (let i = 0; i < inner; i++) y[dst + i] += w * cur[src + i]!;
         }
       }
     }

@@ -196,7 +196,7 @@ function pad(x: Tensor, pads: number[], mode: string, cval: Tensor | number | un
   if (out.size === 0) return out;
   // the padding value as words of the dtype
   const cv = alloc(x.dtype, [1]);
-  if (cval instanceof Tensor) {
+  if (cval !== undefined && typeof cval === "object") {
     if (cval.size > 0) copyRun(wordsOf(cval.data).w, 0, wordsOf(cv.data).w, 0, 1, wordsOf(cval.data).k);
   } else if (cval !== undefined && cval !== 0 && x.dtype !== "string") {
     cv.setFromNumbers([cval]);

@@ -259,10 +259,7 @@ function micro(ap: Float64Array, a: number, bp: Float64Array, b: number, kc: num
 }
 const tile = new Float64Array(MR * NR);
 
-/** Layout of a packed B block, for custom packers: element (k, j) of the block goes here. */
-export function packedIndex(k: number, j: number, kc: number): number {
-  return (j >> 2) * NR * kc + k * NR + (j & 3);
-}
+/** Columns per packed B panel (see PackB). */
 export const GEMM_NR = NR;
 
 // ---------------------------------------------------------------------------------------------
