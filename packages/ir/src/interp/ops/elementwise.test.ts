@@ -1,25 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { DType } from "../../dtype.js";
-import { Node, type AttrValue } from "../../graph.js";
 import { Tensor } from "../../tensor.js";
-import { runNode } from "../interpreter.js";
+import { runAll, run, vals, int, flt, str, T } from "./test-helpers.js";
 import { erf, roundEven } from "./elementwise.js";
 
-function runAll(op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 17, nOut = 1): Tensor[] {
-  const n = new Node({
-    opType: op,
-    inputs: inputs.map((t, i) => (t ? `i${i}` : "")),
-    outputs: Array.from({ length: nOut }, (_, i) => `y${i}`),
-    attrs,
-  });
-  return runNode(n, inputs, opset);
-}
-const run = (op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 17) => runAll(op, inputs, attrs, opset)[0]!;
-const vals = (t: Tensor) => Array.from(t.toNumbers());
-const int = (value: number): AttrValue => ({ type: "int", value });
-const flt = (value: number): AttrValue => ({ type: "float", value });
-const str = (value: string): AttrValue => ({ type: "string", value });
-const T = (dt: DType, shape: number[], v: number[]) => Tensor.fromNumbers(dt, shape, v);
 const cast = (x: Tensor, to: number) => run("Cast", [x], { to: int(to) });
 
 function close(got: number[], want: number[], tol = 1e-6): void {

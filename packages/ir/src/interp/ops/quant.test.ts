@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { DType } from "../../dtype.js";
-import { Node, type AttrValue } from "../../graph.js";
 import { Tensor } from "../../tensor.js";
-import { runNode } from "../interpreter.js";
+import type { AttrValue } from "../../graph.js";
+import type { DType } from "../../dtype.js";
+import { runAll as runAt, vals, int, T } from "./test-helpers.js";
+const run = (op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 21) => runAt(op, inputs, attrs, opset)[0]!;
+const runAll = (op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 21, nOut = 1) => runAt(op, inputs, attrs, opset, nOut);
 
-function runAll(op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 21, nOut = 1): Tensor[] {
-  const n = new Node({
-    opType: op,
-    inputs: inputs.map((t, i) => (t ? `i${i}` : "")),
-    outputs: Array.from({ length: nOut }, (_, i) => `y${i}`),
-    attrs,
-  });
-  return runNode(n, inputs, opset);
-}
-const run = (op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 21) => runAll(op, inputs, attrs, opset)[0]!;
-const vals = (t: Tensor) => Array.from(t.toNumbers());
-const int = (value: number): AttrValue => ({ type: "int", value });
-const T = (dt: DType, shape: number[], v: number[]) => Tensor.fromNumbers(dt, shape, v);
 const s = (v: number) => Tensor.f32([], [v]);
 
 describe("QuantizeLinear", () => {

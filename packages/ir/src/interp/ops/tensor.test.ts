@@ -1,26 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { DType } from "../../dtype.js";
-import { Node, type AttrValue } from "../../graph.js";
 import { Tensor } from "../../tensor.js";
-import { runNode } from "../interpreter.js";
+import type { AttrValue } from "../../graph.js";
+import { runAll, run, vals, int, ints, str, T } from "./test-helpers.js";
 
-function runAll(op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 17, nOut = 1): Tensor[] {
-  const n = new Node({
-    opType: op,
-    inputs: inputs.map((t, i) => (t ? `i${i}` : "")),
-    outputs: Array.from({ length: nOut }, (_, i) => `y${i}`),
-    attrs,
-  });
-  return runNode(n, inputs, opset);
-}
-const run = (op: string, inputs: (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}, opset = 17) => runAll(op, inputs, attrs, opset)[0]!;
-const vals = (t: Tensor) => Array.from(t.toNumbers());
 const bigs = (t: Tensor) => Array.from(t.data as BigInt64Array);
-const int = (value: number): AttrValue => ({ type: "int", value });
-const ints = (value: number[]): AttrValue => ({ type: "ints", value });
-const str = (value: string): AttrValue => ({ type: "string", value });
 const i64 = (v: (number | bigint)[], shape = [v.length]) => Tensor.i64(shape, v);
-const T = (dt: DType, shape: number[], v: number[]) => Tensor.fromNumbers(dt, shape, v);
 const iota = (shape: number[]) => Tensor.f32(shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i));
 
 const INT64_MAX = 9223372036854775807n, INT64_MIN = -9223372036854775808n;
