@@ -74,3 +74,39 @@ export function split0(t: Tensor, counts: number[]): Tensor[] {
   }
   return out;
 }
+
+/** True when every graph input has a free (symbolic or unknown) leading dim, so samples can be stacked. */
+export function batchable(g: Graph): boolean {
+  return g.inputs.length > 0 && g.inputs.every((i) => i.shape !== undefined && i.shape.length > 0 && typeof i.shape[0] !== "number");
+}
+
+/**
+ * Run many samples: stacked into one call of up to `maxBatch` samples when the model's batch dim is
+ * free, one call per sample otherwise. Returns one result per sample, in order.
+ */
+export async function runSamples(
+  ex: Executor,
+  samples: Feeds[],
+  opts: RunOptions & { maxBatch?: number } = {},
+): Promise<Record<string, Tensor>[]> {
+  const { maxBatch = 16, ...runOpts } = opts;
+  const out: Record<string, Tensor>[] = [];
+  if (!batchable(ex.graph) || maxBatch <= 1) {
+    for (const s of samples) out.push(await ex.run(s, runOpts));
+    return out;
+  }
+  for (let i = 0; i < samples.length; i += maxBatch) {
+    const chunk = samples.slice(i, i + maxBatch);
+    const counts = chunk.map((s) => Object.values(s)[0]?.shape[0] ?? 1);
+    const res = await ex.run(concatBatch(chunk), runOpts);
+    const per = chunk.map(() => ({}) as Record<string, Tensor>);
+    for (const [name, t] of Object.entries(res)) {
+      // values without the batch axis (e.g. shape tensors) are shared by every sample
+      const total = counts.reduce((a, b) => a + b, 0);
+      if (t.shape[0] === total) split0(t, counts).forEach((p, k) => (per[k]![name] = p));
+      else per.forEach((p) => (p[name] = t));
+    }
+    out.push(...per);
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Graph, Node, ReferenceExecutor, Tensor, readNpy, split0 } from "@q/ir";
+import { Graph, Node, ReferenceExecutor, Tensor, batchable, readNpy, runSamples, split0 } from "@q/ir";
 import { readOnnx } from "@q/frontends-onnx";
 import { OrtExecutor, fuseZeroPadIntoAveragePool, intermediateNames } from "./index.js";
 import { HAVE_SHARED, ONNX_MODELS, SKIP_SHARED_MSG, cosine, feedsFor, relMaxDiff } from "../../../tools/testing/shared-models.js";
@@ -178,5 +178,28 @@ describe("ORT workarounds", () => {
     expect(h.nodes.map((n) => n.opType)).toEqual(["AveragePool"]);
     expect(h.nodes[0]!.ints("pads")).toEqual([1, 1, 1, 1]);
     expect(h.nodes[0]!.int("count_include_pad")).toBe(1);
+  });
+});
+
+describe.skipIf(!HAVE_SHARED)("runSamples", () => {
+  it("stacks samples for a free batch dim and loops for a fixed one, with the same results", async () => {
+    for (const id of ["resnet20", "fastestdet"]) {
+      const c = ONNX_MODELS.find((m) => m.id === id)!;
+      const g = await readOnnx(c.path);
+      const feeds = await feedsFor(c, g);
+      const name = g.inputs[0]!.name;
+      const x = feeds[name]!;
+      const one = x.shape[0] === 1 ? x : split0(x, Array(x.shape[0]).fill(1))[0]!;
+      const samples = [0, 1, 2].map((k) => ({ [name]: Tensor.f32(one.shape, one.toFloat32().map((v) => v * (1 - 0.2 * k))) }));
+      expect(batchable(g)).toBe(id === "resnet20");
+      const ex = await OrtExecutor.create(g);
+      const many = await runSamples(ex, samples, { maxBatch: 2 });
+      expect(many).toHaveLength(3);
+      for (let k = 0; k < 3; k++) {
+        const single = await ex.run(samples[k]!);
+        for (const o of g.outputs) expect(relMaxDiff(many[k]![o.name]!.toFloat32(), single[o.name]!.toFloat32()), `${id} ${k}`).toBeLessThan(1e-5);
+      }
+      await ex.dispose();
+    }
   });
 });
