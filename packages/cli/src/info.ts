@@ -1,4 +1,5 @@
 import { countMacs, inferShapes, type Dim, type Graph, type ValueInfo } from "@q/ir";
+import { absentParams } from "@q/frontends-paddle";
 
 export interface ModelInfo {
   file: string;
@@ -13,6 +14,8 @@ export interface ModelInfo {
   macs: { total: number; perOp: Record<string, number> };
   /** Ops q has no shape schema for (their outputs' shapes are unknown). */
   unknownShapes: string[];
+  /** Parameters the model names but whose values were not given (a graph-only Paddle model). */
+  missingWeights: number;
 }
 
 const io = (v: ValueInfo) => ({ name: v.name, dtype: v.dtype ?? "?", shape: v.shape ?? [] });
@@ -20,6 +23,7 @@ const io = (v: ValueInfo) => ({ name: v.name, dtype: v.dtype ?? "?", shape: v.sh
 /** Everything `q info` reports about a model. */
 export function describeModel(g: Graph, file: string): ModelInfo {
   const work = g.clone();
+  const absent = new Set(absentParams(g));
   const missing = inferShapes(work);
   const macs = countMacs(work);
   const ops: Record<string, number> = {};
@@ -42,13 +46,14 @@ export function describeModel(g: Graph, file: string): ModelInfo {
     producer: [g.producerName, g.producerVersion].filter(Boolean).join(" "),
     irVersion: g.irVersion,
     opsets: { ...g.opsets },
-    inputs: g.inputs.map(io),
+    inputs: g.inputs.filter((i) => !absent.has(i.name)).map(io),
     outputs: work.outputs.map((o) => io({ ...o, ...(work.valueInfo.get(o.name) ?? {}), name: o.name, ...(o.shape ? { shape: o.shape } : {}) })),
     nodes: g.nodes.length,
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     parameters: params,
     macs: { total: macs.total, perOp: Object.fromEntries(Object.entries(macs.perOp).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])) },
     unknownShapes: Array.isArray(missing) ? [...new Set(missing as string[])] : [],
+    missingWeights: absent.size,
   };
 }
 
@@ -70,7 +75,7 @@ export function formatInfo(m: ModelInfo): string {
   for (const v of m.inputs) lines.push(`  ${v.name.padEnd(28)} ${v.dtype.padEnd(8)} ${fmtShape(v.shape)}`);
   lines.push("outputs");
   for (const v of m.outputs) lines.push(`  ${v.name.padEnd(28)} ${v.dtype.padEnd(8)} ${fmtShape(v.shape)}`);
-  lines.push(`parameters ${m.parameters.toLocaleString("en-US")} (${human(m.parameters)})`);
+  lines.push(`parameters ${m.parameters.toLocaleString("en-US")} (${human(m.parameters)})${m.missingWeights ? `; ${m.missingWeights} more named without values (no weight file given)` : ""}`);
   lines.push(`MACs       ${m.macs.total.toLocaleString("en-US")} (${human(m.macs.total)})`);
   lines.push(`ops (${m.nodes} nodes)`);
   const w = Math.max(...Object.keys(m.ops).map((k) => k.length), 8);

@@ -1,7 +1,7 @@
 import yargs, { type Argv } from "yargs";
 import { isQError, UsageError } from "@q/ir";
 import { writeOnnx } from "@q/frontends-onnx";
-import { loadModel } from "./load.js";
+import { loadModel, parseInputShapes, type LoadOptions } from "./load.js";
 import { describeModel, formatInfo } from "./info.js";
 import { runModel } from "./run.js";
 import { processIO, type CliIO } from "./io.js";
@@ -29,10 +29,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       "Inputs, outputs, op histogram, parameters and MACs of a model",
       (y) => y.positional("model", { type: "string", demandOption: true, describe: "model file (.onnx)" })
         .option("json", { type: "boolean", default: false, describe: "print JSON" })
-        .option("weights", { type: "string", describe: "separate weight file (.caffemodel, .pdiparams, .pth)" }),
+        .options(MODEL_OPTIONS),
       guard(async (a) => {
         const model = a.model as string;
-        const g = await loadModel(model, a.weights ? { weights: a.weights as string } : {});
+        const g = await loadModel(model, loadOptions(a));
         const info = describeModel(g, model);
         io.out(a.json ? JSON.stringify(info, null, 2) + "\n" : formatInfo(info));
       }),
@@ -45,10 +45,10 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         .option("output", { alias: "o", type: "string", describe: "output .npz (default <model>_outputs.npz)" })
         .option("executor", { choices: ["ort", "reference"] as const, default: "ort" as const, describe: "ONNX Runtime or the reference interpreter" })
         .option("dump-all", { type: "boolean", default: false, describe: "also write every intermediate value" })
-        .option("weights", { type: "string" }),
+        .options(MODEL_OPTIONS),
       guard(async (a) => {
         const model = a.model as string;
-        const g = await loadModel(model, a.weights ? { weights: a.weights as string } : {});
+        const g = await loadModel(model, loadOptions(a));
         const r = await runModel(g, {
           model, input: a.input as string, executor: a.executor as "ort" | "reference", dumpAll: !!a.dumpAll,
           ...(a.output ? { output: a.output as string } : {}),
@@ -61,12 +61,12 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       "Convert a model to ONNX",
       (y) => y.positional("model", { type: "string", demandOption: true })
         .option("output", { alias: "o", type: "string", demandOption: true, describe: "output .onnx" })
-        .option("weights", { type: "string" })
+        .options(MODEL_OPTIONS)
         .option("external-data", { type: "string", describe: "store weights in this file beside the model" }),
       guard(async (a) => {
         const out = a.output as string;
         if (!out.endsWith(".onnx")) throw new UsageError(`-o ${out}: the output must be an .onnx file`);
-        const g = await loadModel(a.model as string, a.weights ? { weights: a.weights as string } : {});
+        const g = await loadModel(a.model as string, loadOptions(a));
         writeOnnx(g, out, a.externalData ? { externalData: a.externalData as string } : {});
         io.out(`wrote ${out} (${g.nodes.length} nodes)\n`);
       }),
@@ -86,6 +86,31 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     return handle(io, () => Promise.reject(e));
   }
   return code;
+}
+
+/** Options every command that reads a model takes. */
+const MODEL_OPTIONS = {
+  weights: { type: "string", describe: "separate weight file: .caffemodel, .pdiparams, or the .pth of a definition script" },
+  inputs: { type: "string", describe: "TensorFlow: input tensor names, comma-separated" },
+  outputs: { type: "string", describe: "TensorFlow: output tensor names, comma-separated" },
+  "input-shapes": { type: "string", describe: "shapes for free input dims, e.g. x:1,3,224,224;y:1,10" },
+  definition: { type: "string", describe: "PyTorch weights-only file: the model-definition script (.mjs)" },
+  "model-name": { type: "string", describe: "model to pick from a definition script" },
+} as const;
+
+const list = (v: unknown) => (typeof v === "string" && v ? v.split(",").map((s) => s.trim()).filter(Boolean) : undefined);
+
+function loadOptions(a: Record<string, unknown>): LoadOptions {
+  const o: LoadOptions = {};
+  if (a.weights) o.weights = a.weights as string;
+  const inputs = list(a.inputs), outputs = list(a.outputs);
+  if (inputs) o.inputs = inputs;
+  if (outputs) o.outputs = outputs;
+  const shapes = parseInputShapes(a.inputShapes as string | undefined);
+  if (shapes) o.inputShapes = shapes;
+  if (a.definition) o.definition = a.definition as string;
+  if (a.modelName) o.modelName = a.modelName as string;
+  return o;
 }
 
 async function handle(io: CliIO, fn: () => Promise<void>): Promise<number> {

@@ -1,8 +1,15 @@
 import { basename, extname } from "node:path";
 import {
-  InputMismatchError, ReferenceExecutor, Tensor, readArrays, writeNpz, type Executor, type Feeds, type Graph,
+  InputMismatchError, ReferenceExecutor, UsageError, Tensor, readArrays, writeNpz, type Executor, type Feeds, type Graph,
 } from "@q/ir";
 import { OrtExecutor } from "@q/ort";
+import { absentParams } from "@q/frontends-paddle";
+
+/** 'a', 'b', 'c' and 12 more */
+function nameList(names: string[], max = 8): string {
+  const shown = names.slice(0, max).map((k) => `'${k}'`).join(", ");
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown || "none";
+}
 
 /** Match arrays from an input file to the model's inputs; convert float64->float32 / int32->int64. */
 export function matchInputs(g: Graph, arrays: Map<string, Tensor>, file: string): { feeds: Feeds; ignored: string[] } {
@@ -14,7 +21,7 @@ export function matchInputs(g: Graph, arrays: Map<string, Tensor>, file: string)
     if (!t && single) t = [...arrays.values()][0];
     if (!t) {
       throw new InputMismatchError(
-        `has no array for model input '${inp.name}' (it has ${[...arrays.keys()].map((k) => `'${k}'`).join(", ") || "none"}; the model takes ${names.map((k) => `'${k}'`).join(", ")})`,
+        `has no array for model input '${inp.name}' (it has ${nameList([...arrays.keys()])}; the model takes ${nameList(names)})`,
         file,
       );
     }
@@ -60,6 +67,10 @@ export function defaultOutput(model: string): string {
 
 /** Run a model on an .npz/.npy input and write its outputs (and with dumpAll every value). */
 export async function runModel(g: Graph, cmd: RunCommand, warn: (s: string) => void): Promise<{ path: string; tensors: Record<string, Tensor> }> {
+  const absent = absentParams(g);
+  if (absent.length) {
+    throw new UsageError(`${cmd.model}: ${absent.length} parameters have no values (graph-only model); give the weight file with --weights`);
+  }
   const arrays = await readArrays(cmd.input);
   const { feeds, ignored } = matchInputs(g, arrays, cmd.input);
   if (ignored.length) warn(`warning: ${cmd.input}: arrays not used by the model: ${ignored.join(", ")}\n`);
