@@ -10,3 +10,4 @@ export * from "./npy.js";
 export * from "./npz.js";
 export * from "./schema/index.js";
 export * from "./quant-plan.js";
+export * from "./builder.js";
