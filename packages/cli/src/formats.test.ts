@@ -1,7 +1,8 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { readNpy, readNpz, writeNpz, type Tensor } from "@q/ir";
 import { readOnnx } from "@q/frontends-onnx";
 import { OrtExecutor } from "@q/ort";
@@ -21,6 +22,7 @@ interface Case {
   refs: Record<string, string>;
 }
 const S = (p: string) => resolve(SHARED, p);
+const __dirname = dirname(fileURLToPath(import.meta.url));
 const retina = ["bbox_pred", "landmark_pred", "cls_prob_reshape"].flatMap((k) => [8, 16, 32].map((s) => `face_rpn_${k}_stride${s}`));
 const CASES: Case[] = [
   {
@@ -49,6 +51,16 @@ const CASES: Case[] = [
   },
   {
     id: "torch resnet20 traced", model: S("torch/resnet20_cifar10/resnet20_cifar10_traced.pt"),
+    inputs: { "*": S("torch/resnet20_cifar10/ref/input.npy") }, refs: { "*": S("torch/resnet20_cifar10/ref/output_logits.npy") },
+  },
+  {
+    id: "torch resnet20 definition script", model: resolve(__dirname, "../../frontends-torch/examples/resnet20.mjs"),
+    args: ["--weights", S("torch/resnet20_cifar10/resnet20_cifar10_state_dict.pth")],
+    inputs: { "*": S("torch/resnet20_cifar10/ref/input.npy") }, refs: { "*": S("torch/resnet20_cifar10/ref/output_logits.npy") },
+  },
+  {
+    id: "torch resnet20 state dict + --definition", model: S("torch/resnet20_cifar10/orig/resnet20-12fca82f.th"),
+    args: ["--definition", resolve(__dirname, "../../frontends-torch/examples/resnet20.mjs")],
     inputs: { "*": S("torch/resnet20_cifar10/ref/input.npy") }, refs: { "*": S("torch/resnet20_cifar10/ref/output_logits.npy") },
   },
 ];
