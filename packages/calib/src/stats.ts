@@ -243,6 +243,40 @@ function gather(x: Float32Array, mode: number, floor: number, s: Float32Array): 
   return m;
 }
 
+/**
+ * Add x (transformed by mode) to a TopK. Before the TopK is full, a strided sample of x gives a
+ * provisional floor that still leaves at least k candidates, so the first sample does not have
+ * to select among all of x.
+ */
+function absorbSample(t: TopK, x: Float32Array, mode: number): void {
+  const n = x.length;
+  const k = t.k;
+  let floor = t.floor;
+  if (t.len < k && n > 16 * k && n > 65536) {
+    const m = 4096;
+    const stride = n / m;
+    const probe = new Float32Array(m);
+    for (let i = 0; i < m; i++) {
+      const v = x[Math.floor(i * stride)]!;
+      probe[i] = mode === MODE_SIGNED ? v : mode === MODE_NEGATED ? -v : Math.abs(v);
+    }
+    probe.sort();
+    const want = Math.min(1, (4 * k + 256) / n); // fraction of x to keep, with a wide margin
+    const at = Math.floor(m * (1 - want)) - 1;
+    if (at >= 0 && probe[at] === probe[at]) {
+      const s = scratch(n + k);
+      const got = gather(x, mode, probe[at]!, s);
+      if (got >= k) {
+        t.absorb(s, got);
+        return;
+      }
+    }
+    floor = -Infinity;
+  }
+  const s = scratch(n + k);
+  t.absorb(s, gather(x, mode, floor, s));
+}
+
 /** Sequential float64 mean, as Python's `sum(list)/len(list)`; NaN entries are skipped. */
 function meanOf(v: readonly number[]): number {
   let s = 0;
@@ -570,9 +604,7 @@ export class TensorStats {
     if (m.has("percentile9999")) this.percentileUpdate(x);
     if (this.keepTail) {
       if (!this._absTop) this._absTop = new TopK(this.k);
-      const t = this._absTop;
-      const s = scratch(n + t.k);
-      t.absorb(s, gather(x, MODE_ABS, t.floor, s));
+      absorbSample(this._absTop, x, MODE_ABS);
     }
     // MovingAverageMinMaxObserver(averaging_constant=0.1), float32 tensor arithmetic
     if (this._maMin === Infinity && this._maMax === -Infinity) {
@@ -665,10 +697,8 @@ export class TensorStats {
     const bottom = this._bottom!;
     const k = top.k;
     if (n >= 2 * k) {
-      let s = scratch(n + k);
-      top.absorb(s, gather(x, MODE_SIGNED, top.floor, s));
-      s = scratch(n + k);
-      bottom.absorb(s, gather(x, MODE_NEGATED, bottom.floor, s));
+      absorbSample(top, x, MODE_SIGNED);
+      absorbSample(bottom, x, MODE_NEGATED);
       return;
     }
     // tiny tensor: explicit per-sample lists, as TPU-MLIR builds them

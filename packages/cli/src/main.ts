@@ -4,6 +4,7 @@ import { writeOnnx } from "@q/frontends-onnx";
 import { loadModel, parseInputShapes, type LoadOptions } from "./load.js";
 import { describeModel, formatInfo } from "./info.js";
 import { runModel } from "./run.js";
+import { modelTransform, runCalibration } from "./tpu.js";
 import { processIO, type CliIO } from "./io.js";
 
 export interface MainOptions {
@@ -71,7 +72,58 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         io.out(`wrote ${out} (${g.nodes.length} nodes)\n`);
       }),
     )
-    .demandCommand(1, "name a command: info, run or convert")
+    .command(
+      "model_transform",
+      "TPU-MLIR model_transform: model → top-dialect .mlir + weight .npz (and test input/result files)",
+      (y) => y
+        .option("model_name", { type: "string", demandOption: true, describe: "module name; base of the file names" })
+        .option("model_def", { type: "string", demandOption: true, describe: "model file (.onnx, .prototxt, .pb, .pdmodel, .pt, ...)" })
+        .option("model_data", { type: "string", describe: "weights (.caffemodel, .pdiparams, .pth)" })
+        .option("input_shapes", { type: "string", describe: "e.g. [[1,3,224,224]]" })
+        .option("input_types", { type: "string", describe: "accepted for compatibility (float32)" })
+        .option("output_names", { type: "string", describe: "cut the model at these values" })
+        .options(PREPROCESS_OPTIONS)
+        .option("test_input", { type: "string", describe: "image/.npz/.npy (comma list, one per input) to check the .mlir with" })
+        .option("test_result", { type: "string", describe: "npz for every value of the .mlir run on --test_input" })
+        .option("tolerance", { type: "string", default: "0.99,0.99", describe: "min cosine,euclid of .mlir vs the original model" })
+        .option("excepts", { type: "string", describe: "values left out of the comparison" })
+        .option("mlir", { type: "string", demandOption: true, describe: "output .mlir" }),
+      guard((a) => modelTransform(a, io)),
+    )
+    .command(
+      "run_calibration <mlir_file>",
+      "TPU-MLIR run_calibration: statistics over a dataset → cali_table",
+      (y) => y
+        .positional("mlir_file", { type: "string", demandOption: true, describe: "top .mlir from model_transform, or a model file" })
+        .option("dataset", { type: "string", describe: "folder of images / .npz / .npy" })
+        .option("data_list", { type: "string", describe: "file with one sample per line (comma-separated for multi-input)" })
+        .option("input_num", { type: "number", default: 0, describe: "samples to use (0 = all)" })
+        .option("cali_method", { type: "string", default: "use_kl", describe: "use_kl, use_max, use_percentile9999, use_mse, use_aciq_gauss, use_aciq_laplace, use_torch_observer_for_cali" })
+        .option("histogram_bin_num", { type: "number", default: 2048 })
+        .option("tune_num", { type: "number", default: 5, describe: "threshold tuning samples (tuning not implemented yet)" })
+        .option("tune_list", { type: "string" })
+        .option("search", { type: "string", default: "False", describe: "False (search_threshold / search_qtable: not yet)" })
+        .option("inference_num", { type: "number", default: 30 })
+        .option("bc_inference_num", { type: "number", default: 30 })
+        .option("expected_cos", { type: "number", default: 0.99 })
+        .option("min_layer_cos", { type: "number", default: 0.99 })
+        .option("processor", { alias: "chip", type: "string", default: "bm1684x" })
+        .option("we", { type: "boolean", default: false })
+        .option("bc", { type: "boolean", default: false })
+        .option("sq", { type: "boolean", default: false })
+        .option("part_asymmetric", { alias: "part_asymmtric", type: "boolean", default: false })
+        .option("part_quantize", { type: "string" })
+        .option("kurtosis_analysis", { type: "boolean", default: false })
+        .option("debug_cmd", { type: "string", default: "" })
+        .option("debug_log", { type: "boolean", default: false })
+        .option("cache", { type: "string", describe: "statistics cache folder: a rerun with the same model and data skips the forward passes" })
+        .option("calibration_table", { alias: "o", type: "string", describe: "output cali_table" })
+        .option("model_data", { type: "string" })
+        .option("input_shapes", { type: "string" })
+        .options(PREPROCESS_OPTIONS),
+      guard((a) => runCalibration(a, io)),
+    )
+    .demandCommand(1, "name a command: info, run, convert, model_transform or run_calibration")
     .strict()
     .help()
     .version(false)
@@ -87,6 +139,18 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
   }
   return code;
 }
+
+/** Input preprocessing, as model_transform stores it on top.Input. */
+const PREPROCESS_OPTIONS = {
+  resize_dims: { type: "string", describe: "h,w to resize to before the center crop" },
+  keep_aspect_ratio: { type: "boolean", default: false },
+  mean: { type: "string", describe: "per channel, e.g. 123.675,116.28,103.53" },
+  scale: { type: "string", describe: "per channel: x' = (x - mean) * scale" },
+  pixel_format: { choices: ["rgb", "bgr", "gray", "rgba"], default: "bgr" },
+  channel_format: { choices: ["nchw", "nhwc"], default: "nchw" },
+  pad_value: { type: "number", default: 0 },
+  pad_type: { choices: ["center", "normal"], default: "center" },
+} as const;
 
 /** Options every command that reads a model takes. */
 const MODEL_OPTIONS = {
