@@ -89,14 +89,17 @@ export async function calibrate(model: Graph, opts: CalibrateOptions): Promise<C
   const points = quantPoints(g);
   const fetched = points.filter((p) => p.source === p.name);
   const order = new Map(fetched.map((p, i) => [p.name, i]));
-  // every accumulator is kept so that one pass (or one cache entry) serves every method
+  // With a cache, keep every accumulator so one entry serves every method; without, only what
+  // this method needs. The mse/aciq tail rule looks at the last five points only.
+  const methods: CaliMethod[] = opts.cacheDir ? ALL_METHODS : [method];
+  const tail = new Set(points.slice(-5).map((p) => p.source));
   const statsOptions = (name: string) => ({
     bins,
     numSamples: total,
     percentile: percentileForOp(order.get(name) ?? 0, fetched.length),
-    methods: ALL_METHODS,
+    methods,
     kurtosis,
-    tailPercentile: true,
+    tailPercentile: tail.has(name),
   });
 
   let stats: Map<string, TensorStats> | undefined;
@@ -104,7 +107,7 @@ export async function calibrate(model: Graph, opts: CalibrateOptions): Promise<C
   let collectSeconds = 0;
   let cacheFile: string | undefined;
   if (opts.cacheDir) {
-    cacheFile = join(opts.cacheDir, `${cacheKey(g, files, bins, kurtosis)}.json`);
+    cacheFile = join(opts.cacheDir, `${cacheKey(g, files, bins, kurtosis)}.json`); // every accumulator kept
     if (existsSync(cacheFile)) {
       const saved = JSON.parse(readFileSync(cacheFile, "utf8")) as { samples: number; stats: Record<string, TensorStatsJSON> };
       const own = new Map(Object.entries(saved.stats).map(([k, v]) => [k, TensorStats.fromJSON(v)]));
