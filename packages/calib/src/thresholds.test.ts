@@ -3,20 +3,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { rng } from "../../../tools/testing/shared-models.js";
 import { UsageError } from "@q/ir";
 import { TensorStats, type CaliMethod } from "./stats.js";
 import { absPercentile, kldThreshold, MIN_THRESHOLD, percentileForOp, tailRule, thresholdFor, type TailEntry } from "./thresholds.js";
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function gaussian(n: number, scale: number, seed: number, mean = 0): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(n);

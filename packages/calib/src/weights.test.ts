@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../../tools/testing/shared-models.js";
 import { GraphError, Tensor, f32ToF16Bits } from "@q/ir";
 import { channelScales, int8WeightScales, weightChannelAxis, weightIsSigned, weightRanges } from "./weights.js";
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Brute force: visit every element by its multi-index. */
 function bruteRanges(t: Tensor, axis: number) {

@@ -9,6 +9,7 @@
 import {
   GraphBuilder, GraphError, ModelFormatError, Tensor, UnknownOpError, int64Tensor,
   type AttrInput, type DType, type Dim, type Graph,
+  stridesOf,
 } from "@q/ir";
 import { openTorchFile, type TorchArchive } from "./container.js";
 import { TensorRef, TorchObject, isTuple } from "./pickle.js";
@@ -473,15 +474,7 @@ function kind(v: unknown): string {
   return typeof v === "object" ? (v as object).constructor.name : typeof v;
 }
 
-function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+const strides = stridesOf;
 
 // ------------------------------------------------------------------------------ the op table
 
