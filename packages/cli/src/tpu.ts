@@ -3,14 +3,15 @@
  * names so existing scripts work unchanged.
  */
 import { dirname, extname, join, resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import {
   QError, Tensor, UsageError, InputMismatchError, writeFileAtomic, writeNpz, type Feeds, type Graph, type DType,
 } from "@q/ir";
 import { OrtExecutor } from "@q/ort";
 import {
-  calibrate, loadSample, parseCaliMethod, parseFloatList, parseShapes, type CaliMethod, type DatasetInput, type Preprocess,
+  calibrate, channelAbsMax, foldBatchNorm, loadSample, parseCaliMethod, parseFloatList, parseShapes, smoothQuant, smoothQuantTargets,
+  streamSamples, weightEqualization, type CaliMethod, type DatasetInput, type DatasetOptions, type Preprocess,
 } from "@q/calib";
 import {
   pythonTimestamp, readTopMlir, writeCaliTable, writeTopMlirFiles, type CaliTable, type TopPreprocess,
@@ -162,9 +163,7 @@ function parseTolerance(s: string | undefined, dflt: [number, number]): [number,
 }
 
 const NOT_YET: Record<string, string> = {
-  we: "--we (weight equalization)",
   bc: "--bc (bias correction)",
-  sq: "--sq (SmoothQuant)",
   part_asymmetric: "--part_asymmetric",
   part_quantize: "--part_quantize",
 };
@@ -206,18 +205,37 @@ export async function runCalibration(a: Record<string, unknown>, io: CliIO): Pro
     io.err(`note: threshold tuning (--tune_num ${tuneNum}) is not implemented in q yet; the table holds untuned ${method} thresholds\n`);
   }
   const inputNum = Number(a.input_num ?? 0);
+  const data: DatasetOptions = {
+    ...(a.dataset ? { dataset: a.dataset as string } : {}),
+    ...(a.data_list ? { dataList: a.data_list as string } : {}),
+    inputNum,
+    inputs,
+  };
+  if (a.we || a.sq) {
+    // TPU-MLIR rewrites the .mlir and its weights in place, so model_deploy sees the change
+    if (extname(model) !== ".mlir") throw new UsageError("--we/--sq rewrite the top .mlir in place: run model_transform first and calibrate its .mlir");
+    const log = (line: string) => io.err(`${line}\n`);
+    if (a.we) {
+      const folded = foldBatchNorm(g).folded.length;
+      const pairs = weightEqualization(g, { log }).pairs.length;
+      io.err(`weight equalization: ${folded} BatchNorm folded, ${pairs} conv pairs equalized\n`);
+    }
+    if (a.sq) {
+      const values = smoothQuantTargets(g).map((t) => t.value);
+      const feeds = async function* () { for await (const s of streamSamples(data)) yield s.feeds; };
+      const act = await channelAbsMax(g, values, feeds());
+      const n = smoothQuant(g, act, { log }).smoothed.length;
+      io.err(`SmoothQuant: ${n} LayerNorms smoothed\n`);
+    }
+    await rewriteTopMlir(model, g, pre);
+  }
   const bar = process.stderr.isTTY && !process.env.CI
     ? new cliProgress.SingleBar({ format: "calibration |{bar}| {value}/{total} samples | {speed} samples/s | ETA {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
   const t0 = performance.now();
   let started = false;
   const res = await calibrate(g, {
-    data: {
-      ...(a.dataset ? { dataset: a.dataset as string } : {}),
-      ...(a.data_list ? { dataList: a.data_list as string } : {}),
-      inputNum,
-      inputs,
-    },
+    data,
     method,
     histogramBins: Number(a.histogram_bin_num ?? 2048),
     kurtosis: !!a.kurtosis_analysis,
@@ -248,6 +266,14 @@ export async function runCalibration(a: Record<string, unknown>, io: CliIO): Pro
   }
   const secs = (performance.now() - t0) / 1000;
   io.out(`wrote ${out}: ${res.entries.length} tensors, ${res.samples} samples, method ${method}${res.fromCache ? " (statistics from the cache)" : ""}, ${secs.toFixed(2)} s\n`);
+}
+
+/** Write a transformed graph back over its top .mlir and weight .npz (same module name and weight file). */
+async function rewriteTopMlir(mlirPath: string, g: Graph, pre: Record<string, TopPreprocess> | undefined): Promise<void> {
+  const text = readFileSync(mlirPath, "utf8");
+  const name = /module\.name\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(text)?.[1] ?? "model";
+  const weightFile = /module\.weight_file\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(text)?.[1] ?? `${name}_top_f32_all_origin_weight.npz`;
+  await writeTopMlirFiles(mlirPath, g, { modelName: name, weightFile, ...(pre ? { inputPreprocess: pre } : {}) });
 }
 
 function withInputShapes(g: Graph, shapes: Record<string, number[]>): Graph {
