@@ -125,3 +125,11 @@ export function relMaxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const range = hi - lo;
   return range > 0 ? md / range : md;
 }
+
+/** `n` deterministic pseudo-random floats in [-1, 1). */
+export function randomFloats(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
+  return a;
+}

@@ -12,22 +12,9 @@ import {
   outputChannelRanges,
   weightEqualization,
 } from "./equalize.js";
-import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG } from "../../../tools/testing/shared-models.js";
+import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG, randomFloats } from "../../../tools/testing/shared-models.js";
 
-/** Deterministic pseudo-random numbers in [-1, 1). */
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    a[i] = (x / 4294967296) * 2 - 1;
-  }
-  return a;
-}
+const rand = randomFloats;
 
 /** Random weights with very uneven channel ranges (channel c scaled by 2^(c mod 5 − 2)). */
 function unevenWeights(shape: number[], seed: number): Tensor {

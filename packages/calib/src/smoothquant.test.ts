@@ -5,21 +5,9 @@ import { OrtExecutor } from "@q/ort";
 import { readOnnx } from "@q/frontends-onnx";
 import { constRef } from "./equalize.js";
 import { channelAbsMax, smoothingFactors, smoothQuant, smoothQuantTargets, weightInputChannelAbsMax } from "./smoothquant.js";
-import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG } from "../../../tools/testing/shared-models.js";
+import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG, randomFloats } from "../../../tools/testing/shared-models.js";
 
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    a[i] = (x / 4294967296) * 2 - 1;
-  }
-  return a;
-}
+const rand = randomFloats;
 
 function relDiff(a: Tensor, b: Tensor): number {
   const x = a.toFloat32();
