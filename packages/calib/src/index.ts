@@ -8,3 +8,4 @@ export * from "./collect.js";
 export * from "./calibrate.js";
 export * from "./equalize.js";
 export * from "./smoothquant.js";
+export * from "./tune.js";

@@ -100,7 +100,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         .option("input_num", { type: "number", default: 0, describe: "samples to use (0 = all)" })
         .option("cali_method", { type: "string", default: "use_kl", describe: "use_kl, use_max, use_percentile9999, use_mse, use_aciq_gauss, use_aciq_laplace, use_torch_observer_for_cali" })
         .option("histogram_bin_num", { type: "number", default: 2048 })
-        .option("tune_num", { type: "number", default: 5, describe: "threshold tuning samples (tuning not implemented yet)" })
+        .option("tune_num", { type: "number", default: 5, describe: "threshold tuning samples (0 = no tuning)" })
         .option("tune_list", { type: "string" })
         .option("search", { type: "string", default: "False", describe: "False (search_threshold / search_qtable: not yet)" })
         .option("inference_num", { type: "number", default: 30 })

@@ -70,10 +70,13 @@ describe.skipIf(!HAVE_SHARED)("model_transform + run_calibration end to end", ()
       const cache = join(work, "cache");
       for (const method of METHODS) {
         const out = join(work, `${m.id}_cali_table_${method}`);
-        const r = await q("run_calibration", mlir, "--data_list", list, "--cali_method", method, "--cache", cache, "-o", out);
+        // tuning (TPU-MLIR's default) on the small models' KL run; the rest untuned to keep the suite quick
+        const tune = method === "use_kl" && ["resnet20", "fastestdet", "blazeface"].includes(m.id) ? [] : ["--tune_num", "0"];
+        const r = await q("run_calibration", mlir, "--data_list", list, "--cali_method", method, "--cache", cache, ...tune, "-o", out);
         expect(r.code, `${method}: ${r.err}`).toBe(0);
         const table = await readCaliTable(out);
         expect(table.entries.length).toBeGreaterThan(5);
+        expect(table.header.tuneNumber).toBe(tune.length ? undefined : 5);
         for (const e of table.entries) {
           expect(e.threshold, `${method} ${e.name}`).toBeGreaterThan(0);
           expect(e.threshold, `${method} ${e.name}`).toBeLessThanOrEqual(Math.max(Math.abs(e.min), Math.abs(e.max), 1e-5) * (1 + 1e-6) + 1e-7);
@@ -158,4 +161,29 @@ describe.skipIf(!HAVE_SHARED)("run_calibration --we / --sq rewrite the .mlir wit
       expect(existsSync(join(work, "table"))).toBe(true);
     });
   }
+});
+
+describe.skipIf(!HAVE_SHARED)("run_calibration threshold tuning", () => {
+  it("raises KL thresholds only upward and records the tune number", async () => {
+    const work = join(dir, "tune");
+    mkdirSync(work, { recursive: true });
+    const mlir = join(work, "r.mlir");
+    expect((await q("model_transform", "--model_name", "r", "--model_def", S("torch/resnet20_cifar10/resnet20_cifar10.onnx"), "--input_shapes", "[[1,3,32,32]]",
+      "--mean", "123.675,116.28,103.53", "--scale", "0.0171248,0.0175070,0.0174292", "--pixel_format", "rgb", "--mlir", mlir)).code).toBe(0);
+    const list = imageList(S("cifar10-test"), 20, "tune20.txt");
+    const plain = await q("run_calibration", mlir, "--data_list", list, "--tune_num", "0", "-o", join(work, "untuned"));
+    const tuned = await q("run_calibration", mlir, "--data_list", list, "-o", join(work, "tuned"));
+    expect(plain.code, plain.err).toBe(0);
+    expect(tuned.code, tuned.err).toBe(0);
+    expect(tuned.err).toMatch(/tuning: \d+ thresholds raised/);
+    const a = await readCaliTable(join(work, "untuned")), b = await readCaliTable(join(work, "tuned"));
+    expect(b.header.tuneNumber).toBe(5);
+    let raised = 0;
+    a.entries.forEach((e, i) => {
+      expect(b.entries[i]!.name).toBe(e.name);
+      expect(b.entries[i]!.threshold).toBeGreaterThanOrEqual(e.threshold);
+      if (b.entries[i]!.threshold > e.threshold) raised++;
+    });
+    expect(raised).toBeGreaterThan(0);
+  });
 });

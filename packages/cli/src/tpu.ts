@@ -11,7 +11,7 @@ import {
 import { OrtExecutor } from "@q/ort";
 import {
   calibrate, channelAbsMax, foldBatchNorm, loadSample, parseCaliMethod, parseFloatList, parseShapes, smoothQuant, smoothQuantTargets,
-  streamSamples, weightEqualization, type CaliMethod, type DatasetInput, type DatasetOptions, type Preprocess,
+  streamSamples, tuneThresholds, weightEqualization, type CaliMethod, type DatasetInput, type DatasetOptions, type Preprocess,
 } from "@q/calib";
 import {
   pythonTimestamp, readTopMlir, writeCaliTable, writeTopMlirFiles, type CaliTable, type TopPreprocess,
@@ -201,9 +201,6 @@ export async function runCalibration(a: Record<string, unknown>, io: CliIO): Pro
   const inputs = datasetInputs(g, pre, shapes);
   if (shapes) g = withInputShapes(g, shapes);
   const tuneNum = Number(a.tune_num ?? 5);
-  if (tuneNum > 0 && (method === "kl" || method === "mse" || method === "max")) {
-    io.err(`note: threshold tuning (--tune_num ${tuneNum}) is not implemented in q yet; the table holds untuned ${method} thresholds\n`);
-  }
   const inputNum = Number(a.input_num ?? 0);
   const data: DatasetOptions = {
     ...(a.dataset ? { dataset: a.dataset as string } : {}),
@@ -247,12 +244,26 @@ export async function runCalibration(a: Record<string, unknown>, io: CliIO): Pro
     },
   });
   bar?.stop();
+  // TPU-MLIR's SimpleTuner: on by default (tune_num 5), not after percentile9999, int4 or fp8
+  let entries = res.entries;
+  let tuneNumber: number | undefined;
+  const dbg = String(a.debug_cmd ?? "");
+  if (tuneNum > 0 && method !== "percentile9999" && !/\b(int4|fp8)\b/.test(dbg)) {
+    const steps = Number(/tune_steps=(\d+)/.exec(dbg)?.[1] ?? 21);
+    const tuneData: DatasetOptions = a.tune_list ? { dataList: a.tune_list as string, inputNum: tuneNum, inputs } : { ...data, inputNum: Math.min(tuneNum, res.samples) };
+    const feeds = async function* () { for await (const s of streamSamples(tuneData)) yield s.feeds; };
+    const tuned = await tuneThresholds(g, res.entries, feeds(), { steps, ...(a.debug_log ? { log: (l: string) => io.err(`${l}\n`) } : {}) });
+    entries = tuned.entries;
+    tuneNumber = tuneNum;
+    io.err(`tuning: ${tuned.tuned} thresholds raised on ${Math.min(tuneNum, res.samples)} samples in ${tuned.seconds.toFixed(2)} s\n`);
+  }
   const table: CaliTable = {
     header: {
       mlirVersion: Q_VERSION, mlir: model, generatedTime: pythonTimestamp(),
       histogramNumber: Number(a.histogram_bin_num ?? 2048), sampleNumber: res.samples,
+      ...(tuneNumber !== undefined ? { tuneNumber } : {}),
     },
-    entries: res.entries.map((e) => ({ name: e.name, threshold: e.threshold, min: e.min, max: e.max })),
+    entries: entries.map((e) => ({ name: e.name, threshold: e.threshold, min: e.min, max: e.max })),
     blocks: [],
   };
   await writeCaliTable(out, table);
