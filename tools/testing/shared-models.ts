@@ -4,6 +4,7 @@
  * Tests skip with a clear message when the folder is absent.
  */
 import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tensor, readNpy, type DType, type Feeds, type Graph } from "@q/ir";
@@ -133,3 +134,7 @@ export function randomFloats(n: number, seed: number): Float32Array {
   for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
   return a;
 }
+
+/** Debian's python3 with numpy, for cross-checks against files and formulas numpy computes. */
+export const PY = "/usr/bin/python3";
+export const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ["-c", "import numpy"], { stdio: "ignore" }).status === 0;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { rng } from "../../../tools/testing/shared-models.js";
+import { HAVE_NUMPY, PY, rng } from "../../../tools/testing/shared-models.js";
 import { UsageError } from "@q/ir";
 import { histogramInto, nthElement, octavS, parseCaliMethod, pyFloorDiv, TensorStats, type CaliMethod } from "./stats.js";
 import { percentileForOp, thresholdFor } from "./thresholds.js";
@@ -34,9 +34,7 @@ function laplace(n: number, b: number, seed: number): Float32Array {
 
 // ---- the numpy reference -----------------------------------------------------------------------
 
-const PY = "/usr/bin/python3";
 const SCRIPT = resolve(__dirname, "../../../tools/kld_reference.py");
-const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
 if (!HAVE_NUMPY) console.warn(`stats.test: ${PY} with numpy is not available; numpy reference comparisons are skipped`);
 const tmp = mkdtempSync(join(tmpdir(), "q-calib-stats-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

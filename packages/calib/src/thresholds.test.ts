@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { rng } from "../../../tools/testing/shared-models.js";
+import { HAVE_NUMPY, PY, rng } from "../../../tools/testing/shared-models.js";
 import { UsageError } from "@q/ir";
 import { TensorStats, type CaliMethod } from "./stats.js";
 import { absPercentile, kldThreshold, MIN_THRESHOLD, percentileForOp, tailRule, thresholdFor, type TailEntry } from "./thresholds.js";
@@ -32,9 +32,7 @@ function statsOf(samples: Float32Array[], opts: ConstructorParameters<typeof Ten
   return s;
 }
 
-const PY = "/usr/bin/python3";
 const SCRIPT = resolve(__dirname, "../../../tools/kld_reference.py");
-const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
 if (!HAVE_NUMPY) console.warn(`thresholds.test: ${PY} with numpy is not available; numpy reference comparisons are skipped`);
 const tmp = mkdtempSync(join(tmpdir(), "q-calib-th-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
