@@ -6,18 +6,13 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Graph, Node, Tensor, readNpz, writeNpz } from "@q/ir";
 import { readOnnx, writeOnnx } from "@q/frontends-onnx";
-import { bufferIO, main } from "./index.js";
+import { q } from "./test-helpers.js";
 import { HAVE_SHARED, ONNX_MODELS, SKIP_SHARED_MSG, cosine } from "../../../tools/testing/shared-models.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const TINY = join(ROOT, "test-models/tiny-cnn.onnx");
 const TINY_IN = join(ROOT, "test-models/tiny-cnn_input.npz");
 
-async function q(...args: string[]) {
-  const io = bufferIO();
-  const code = await main(args, { io });
-  return { code, out: io.stdout, err: io.stderr };
-}
 
 let dir: string;
 beforeAll(() => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { readNpy, readNpz, writeNpz, type Tensor } from "@q/ir";
 import { readOnnx } from "@q/frontends-onnx";
 import { OrtExecutor } from "@q/ort";
-import { bufferIO, main } from "./index.js";
+import { q } from "./test-helpers.js";
 import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG, cosine, relMaxDiff } from "../../../tools/testing/shared-models.js";
 
 /**
@@ -65,11 +65,6 @@ const CASES: Case[] = [
   },
 ];
 
-async function q(...args: string[]) {
-  const io = bufferIO();
-  const code = await main(args, { io });
-  return { code, out: io.stdout, err: io.stderr };
-}
 
 function expectClose(got: Tensor, ref: Tensor, what: string) {
   expect(got.size, what).toBe(ref.size);

@@ -4,16 +4,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readNpz } from "@q/ir";
 import { readCaliTable } from "@q/backend-sophgo";
-import { bufferIO, main } from "./index.js";
+import { q } from "./test-helpers.js";
 import { HAVE_SHARED, SHARED, SKIP_SHARED_MSG } from "../../../tools/testing/shared-models.js";
 
 const S = (p: string) => resolve(SHARED, p);
 
-async function q(...args: string[]) {
-  const io = bufferIO();
-  const code = await main(args, { io });
-  return { code, out: io.stdout, err: io.stderr };
-}
 
 let dir: string;
 beforeAll(() => {

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Graph, Node, Tensor, ModelFormatError, MissingFileError, UnknownOpError, type DType } from "@q/ir";
 import { decodeOnnx, encodeOnnx, readOnnx, writeOnnx } from "./index.js";
+import { PY } from "../../../tools/testing/shared-models.js";
 
-const PY = "/usr/bin/python3";
 const havePyOnnx = spawnSync(PY, ["-c", "import onnx, numpy"]).status === 0;
 
 const DTYPES: [DType, number[]][] = [

@@ -3,14 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_NUMPY, PY } from "../../../tools/testing/shared-models.js";
 import { MissingFileError, ModelFormatError, QError } from "./errors.js";
 import { encodeNpy, parseNpy, readNpy, writeFileAtomic, writeNpy } from "./npy.js";
 import { Tensor } from "./tensor.js";
 import type { DType } from "./dtype.js";
 
-const PY = "/usr/bin/python3";
 const SCRIPT = resolve(__dirname, "../../../tools/make_npz_fixtures.py");
-const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
 const NO_NUMPY = !HAVE_NUMPY;
 if (NO_NUMPY) console.warn(`npy.test: ${PY} with numpy is not available; numpy-compatibility tests are skipped`);
 

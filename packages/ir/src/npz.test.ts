@@ -4,18 +4,17 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_NUMPY, PY, SHARED } from "../../../tools/testing/shared-models.js";
 import { MissingFileError, ModelFormatError } from "./errors.js";
 import { encodeNpy, readNpy } from "./npy.js";
 import { encodeNpz, parseNpz, readArrays, readNpz, writeNpz } from "./npz.js";
 import { Tensor } from "./tensor.js";
 
-const PY = "/usr/bin/python3";
 const SCRIPT = resolve(__dirname, "../../../tools/make_npz_fixtures.py");
-const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
 const NO_NUMPY = !HAVE_NUMPY;
 if (NO_NUMPY) console.warn(`npz.test: ${PY} with numpy is not available; numpy-compatibility tests are skipped`);
 
-const BLAZE = "/work/shared/test-models/onnx/blazeface";
+const BLAZE = join(SHARED, "onnx/blazeface");
 const BLAZE_NPZ = join(BLAZE, "blazeface_in.npz");
 const BLAZE_REF = join(BLAZE, "ref", "input_x.1.npy");
 const NO_BLAZE = !existsSync(BLAZE_NPZ) || !existsSync(BLAZE_REF);

@@ -69,3 +69,14 @@ export function macProd(ds: readonly Dim[] | undefined): number {
 export function macDim(d: Dim | undefined): number {
   return typeof d === "number" ? d : typeof d === "string" ? 1 : NaN;
 }
+
+/** Shape's [start, end) over a rank-`r` input: opset ≥ 15 attributes, negatives wrap, clamped. */
+export function shapeRange(ctx: InferContext, r: number): [number, number] {
+  let start = ctx.opset >= 15 ? ctx.node.int("start", 0) : 0;
+  let end = ctx.opset >= 15 ? ctx.node.int("end", r) : r;
+  if (start < 0) start += r;
+  if (end < 0) end += r;
+  start = Math.min(Math.max(start, 0), r);
+  end = Math.min(Math.max(end, 0), r);
+  return [start, Math.max(start, end)];
+}

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { SHARED } from "../../../../tools/testing/shared-models.js";
 import type { Dim, Graph, ValueInfo } from "../graph.js";
 import { countMacs, foldConstants, inferShapes } from "./index.js";
 
@@ -11,7 +12,7 @@ import { countMacs, foldConstants, inferShapes } from "./index.js";
  * own inference (python3 + onnx, when installed) finds concrete must agree with ours.
  */
 
-const ROOT = "/work/shared/test-models";
+const ROOT = SHARED;
 
 function findOnnx(dir: string): string[] {
   const out: string[] = [];

@@ -2,7 +2,7 @@ import { dtypeFromOnnx, type DType } from "../dtype.js";
 import type { Dim, Node } from "../graph.js";
 import { Tensor } from "../tensor.js";
 import { broadcastShapes, dimAdd, dimMul, dimProd, fail, normAxis, symbolicQuotient } from "./dims.js";
-import { constInts, dimValues, inShape, inType, like, schema, ts } from "./helpers.js";
+import { constInts, dimValues, inShape, inType, like, schema, shapeRange, ts } from "./helpers.js";
 import { axesArg, sliceArgs, sliceParams } from "./symbolic.js";
 import type { InferContext, OpSchema, TypeShape } from "./types.js";
 
@@ -37,14 +37,8 @@ function constantInfer(ctx: InferContext): TypeShape[] {
 function shapeInfer(ctx: InferContext): TypeShape[] {
   const s = inShape(ctx, 0);
   if (!s) return [ts("int64", [null])];
-  const r = s.length;
-  let start = ctx.opset >= 15 ? ctx.node.int("start", 0) : 0;
-  let end = ctx.opset >= 15 ? ctx.node.int("end", r) : r;
-  if (start < 0) start += r;
-  if (end < 0) end += r;
-  start = Math.min(Math.max(start, 0), r);
-  end = Math.min(Math.max(end, 0), r);
-  return [ts("int64", [Math.max(0, end - start)])];
+  const [start, end] = shapeRange(ctx, s.length);
+  return [ts("int64", [end - start])];
 }
 
 export function reshapeShape(input: Dim[] | undefined, target: Dim[], allowzero: boolean): Dim[] {

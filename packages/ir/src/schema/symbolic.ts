@@ -3,6 +3,7 @@ import type { Dim } from "../graph.js";
 import { Tensor, shapeSize, stridesOf } from "../tensor.js";
 import { allKnown, broadcastShapes, dimProd, normAxis } from "./dims.js";
 import type { InferContext, SymValue, TypeShape } from "./types.js";
+import { shapeRange } from "./helpers.js";
 
 /**
  * Partial evaluation of shape computations. Values of small tensors are followed element by
@@ -339,14 +340,8 @@ export const SYM_EVAL: Record<string, SymEval> = {
   Shape(ctx) {
     const s = ctx.inputs[0]?.shape;
     if (!s) return undefined;
-    const r = s.length;
-    let start = ctx.opset >= 15 ? ctx.node.int("start", 0) : 0;
-    let end = ctx.opset >= 15 ? ctx.node.int("end", r) : r;
-    if (start < 0) start += r;
-    if (end < 0) end += r;
-    start = Math.min(Math.max(start, 0), r);
-    end = Math.min(Math.max(end, 0), r);
-    const values = s.slice(start, Math.max(start, end));
+    const [start, end] = shapeRange(ctx, s.length);
+    const values = s.slice(start, end);
     return [{ shape: [values.length], values }];
   },
   Size(ctx) {
